@@ -1,0 +1,2 @@
+//! Policy for ipsecgw: placeholder until the helper lands the crate.
+#![forbid(unsafe_code)]
