@@ -1,1 +1,136 @@
-fn main() {}
+//! `ipsecgw`: a userspace IPsec site-to-site VPN gateway.
+//!
+//! The daemon (`run`) and its CLI (`check`, `status`). The protocol work is
+//! in the sans-IO crates (`ipsecgw-esp`, `ipsecgw-policy`, `ipsecgw-ike`);
+//! this crate owns every socket, thread and system call.
+
+mod config;
+mod control;
+mod daemon;
+mod dataplane;
+mod sys;
+mod worker;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ipsecgw",
+    version,
+    about = "Userspace IPsec site-to-site VPN gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway in the foreground until SIGINT or SIGTERM.
+    Run {
+        /// The gateway's TOML config.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Validate a config and say what it would set up.
+    Check {
+        /// The gateway's TOML config.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Show the running gateway's SAs and counters.
+    Status {
+        /// The daemon's control socket (gateway.control_socket).
+        #[arg(short, long, conflicts_with = "config")]
+        socket: Option<PathBuf>,
+        /// Find the control socket from this config instead.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipsecgw: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Run { config } => {
+            let cfg = config::load(&config)?;
+            rt.block_on(daemon::run(cfg))
+        }
+        Command::Check { config } => {
+            let cfg = config::load(&config)?;
+            println!(
+                "{}: gateway {} at {}, TUN {} (MTU {}, WAN MTU {}), {} connection(s)",
+                cfg.path.display(),
+                cfg.name,
+                cfg.public_address,
+                cfg.tun.name,
+                cfg.tun.mtu,
+                cfg.tun.wan_mtu,
+                cfg.connections.len()
+            );
+            for c in &cfg.connections {
+                println!(
+                    "  {}: {:?} <-> {:?} via {} ({}), {}",
+                    c.name,
+                    c.local_subnets,
+                    c.remote_subnets,
+                    c.remote,
+                    c.encapsulation,
+                    match &c.manual {
+                        Some((o, i)) => format!(
+                            "manual SAs out {:#x} / in {:#x}, {}",
+                            o.spi, i.spi, o.algorithm
+                        ),
+                        None => "no SA configured".into(),
+                    }
+                );
+            }
+            Ok(())
+        }
+        Command::Status {
+            socket,
+            config,
+            json,
+        } => {
+            let path = match (socket, config) {
+                (Some(s), _) => s,
+                (None, Some(c)) => config::load(&c)?.control_socket,
+                (None, None) => anyhow::bail!("say which gateway: --socket PATH or --config FILE"),
+            };
+            let status = rt.block_on(control::request_status(&path))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", control::render(&status));
+            }
+            Ok(())
+        }
+    }
+}

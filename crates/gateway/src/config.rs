@@ -1,0 +1,932 @@
+//! The TOML configuration: parsing, validation and key loading.
+//!
+//! The file reads like the product it stands in for: one `[gateway]` (this
+//! machine's public address), one `[tun]`, and `[[ipsec_connection]]` tables,
+//! each with its `ipsec` settings and, until IKEv2 negotiates them, its
+//! `manual_keys` (SPIs and key material, as `ip xfrm state` takes them). The
+//! Alibaba-model work adds `vpn_gateway`, `customer_gateway`, `ike` and
+//! routes beside these tables rather than replacing them.
+//!
+//! Every error names the file, the line and the key, and says what would be
+//! valid. Key material never appears in an error or a log line.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use ipsecgw_esp::{Algorithm, Lifetime, SaConfig, SaKey, DEFAULT_REPLAY_WINDOW};
+use serde::Deserialize;
+use toml::Spanned;
+use zeroize::Zeroizing;
+
+/// UDP port of ESP in UDP (RFC 3948 §2) and of IKE after NAT detection.
+pub const NAT_T_PORT: u16 = 4500;
+
+/// Smallest WAN MTU accepted: IPv6's minimum link MTU (RFC 8200 §5), which
+/// still leaves room for a useful inner packet after the ESP overhead.
+const MIN_WAN_MTU: u32 = 1280;
+/// Largest WAN MTU accepted (jumbo frames).
+const MAX_WAN_MTU: u32 = 9000;
+/// Smallest inner MTU accepted: the IPv4 minimum (RFC 791) rounded up.
+const MIN_TUN_MTU: u32 = 576;
+/// Linux limits interface names to IFNAMSIZ - 1 bytes.
+const MAX_IFNAME: usize = 15;
+/// Soft lifetimes fire at this share of the hard ones, so a rekey has time.
+const SOFT_LIFETIME_PERCENT: u64 = 90;
+
+/// A configuration error: where it is and what would be valid.
+#[derive(Debug)]
+pub struct ConfigError {
+    file: PathBuf,
+    line: Option<usize>,
+    key: Option<String>,
+    message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// How ESP travels between the gateways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encapsulation {
+    /// ESP in UDP port 4500 (RFC 3948): crosses NAT; what strongSwan's
+    /// kernel-libipsec and UDP offloads want.
+    Udp,
+    /// Raw ESP, IP protocol 50 (needs CAP_NET_RAW).
+    Esp,
+}
+
+impl fmt::Display for Encapsulation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Encapsulation::Udp => "udp",
+            Encapsulation::Esp => "esp",
+        })
+    }
+}
+
+/// The validated configuration the daemon runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, for messages.
+    pub path: PathBuf,
+    /// This gateway's name, for logs and the control socket's default path.
+    pub name: String,
+    /// The WAN address ESP is sent from and received on.
+    pub public_address: IpAddr,
+    /// Where `ipsecgw status` finds the daemon.
+    pub control_socket: PathBuf,
+    /// The TUN device.
+    pub tun: TunConfig,
+    /// The IPsec connections, in the order of the file (the SPD order).
+    pub connections: Vec<Connection>,
+}
+
+/// The TUN device's settings.
+#[derive(Debug, Clone)]
+pub struct TunConfig {
+    /// Interface name.
+    pub name: String,
+    /// MTU of the TUN device: inner packets up to this size are read.
+    pub mtu: u32,
+    /// MTU of the WAN path the ESP packets take.
+    pub wan_mtu: u32,
+    /// Optional address on the TUN device (the source of ICMP errors the
+    /// gateway sends; the public address is used otherwise).
+    pub address: Option<IpNet>,
+}
+
+/// One IPsec connection: a peer, the subnets on each side, and its SAs.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Name, unique in the file.
+    pub name: String,
+    /// The peer's address, and port for UDP encapsulation.
+    pub remote: SocketAddr,
+    /// UDP or raw ESP.
+    pub encapsulation: Encapsulation,
+    /// Subnets behind this gateway.
+    pub local_subnets: Vec<IpNet>,
+    /// Subnets behind the peer: routed into the TUN device.
+    pub remote_subnets: Vec<IpNet>,
+    /// The largest inner packet that fits the WAN MTU on this connection.
+    pub max_inner: usize,
+    /// Manually keyed SAs, if configured (outbound, inbound).
+    pub manual: Option<(SaConfig, SaConfig)>,
+}
+
+// ---- the file as written ------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    gateway: GatewaySection,
+    #[serde(default)]
+    tun: Option<Spanned<TunSection>>,
+    #[serde(default)]
+    ipsec_connection: Vec<Spanned<ConnectionSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewaySection {
+    name: Spanned<String>,
+    public_address: Spanned<IpAddr>,
+    #[serde(default)]
+    control_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TunSection {
+    #[serde(default)]
+    name: Option<Spanned<String>>,
+    #[serde(default)]
+    wan_mtu: Option<Spanned<u32>>,
+    #[serde(default)]
+    mtu: Option<Spanned<u32>>,
+    #[serde(default)]
+    address: Option<IpNet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectionSection {
+    name: Spanned<String>,
+    remote_address: Spanned<IpAddr>,
+    #[serde(default)]
+    remote_port: Option<u16>,
+    local_subnets: Spanned<Vec<IpNet>>,
+    remote_subnets: Spanned<Vec<IpNet>>,
+    #[serde(default)]
+    encapsulation: Option<Encapsulation>,
+    #[serde(default)]
+    ipsec: Option<IpsecSection>,
+    #[serde(default)]
+    manual_keys: Option<Spanned<ManualKeysSection>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IpsecSection {
+    #[serde(default)]
+    encryption: Option<Spanned<String>>,
+    #[serde(default)]
+    esn: Option<bool>,
+    #[serde(default)]
+    replay_window: Option<Spanned<u32>>,
+    #[serde(default)]
+    lifetime_bytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    lifetime_packets: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualKeysSection {
+    outbound_spi: Spanned<u32>,
+    inbound_spi: Spanned<u32>,
+    #[serde(default)]
+    outbound_key: Option<Spanned<String>>,
+    #[serde(default)]
+    outbound_key_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    outbound_key_env: Option<Spanned<String>>,
+    #[serde(default)]
+    inbound_key: Option<Spanned<String>>,
+    #[serde(default)]
+    inbound_key_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    inbound_key_env: Option<Spanned<String>>,
+}
+
+impl fmt::Display for ManualKeysSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("manual_keys(redacted)")
+    }
+}
+
+// ---- parsing and validation ---------------------------------------------
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_owned(),
+        line: None,
+        key: None,
+        message: format!("cannot read the config file: {e}"),
+    })?;
+    parse(path, &text, &|name| std::env::var(name).ok())
+}
+
+/// Parses config text; `env` looks up environment variables (a parameter so
+/// tests need not change the process environment).
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let v = Validator {
+        path,
+        text,
+        env,
+        base: path.parent().unwrap_or(Path::new(".")),
+    };
+    let file: File = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| v.line_of(s.start));
+        ConfigError {
+            file: path.to_owned(),
+            line,
+            key: None,
+            message: e.message().trim().to_owned(),
+        }
+    })?;
+    v.validate(file)
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    base: &'a Path,
+}
+
+impl Validator<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn err(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.path.to_owned(),
+            line: Some(self.line_of(span.start)),
+            key: Some(key.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    fn validate(&self, file: File) -> Result<Config, ConfigError> {
+        let g = file.gateway;
+        let name = g.name.get_ref().trim().to_owned();
+        if name.is_empty() || name.contains('/') {
+            return Err(self.err(
+                g.name.span(),
+                "gateway.name",
+                "give a non-empty name without '/' (it names the control socket)",
+            ));
+        }
+        let public_address = *g.public_address.get_ref();
+        if public_address.is_unspecified() {
+            return Err(self.err(
+                g.public_address.span(),
+                "gateway.public_address",
+                "give this gateway's WAN address, not an unspecified one (0.0.0.0 or ::)",
+            ));
+        }
+        let control_socket = g
+            .control_socket
+            .unwrap_or_else(|| PathBuf::from(format!("/run/ipsecgw/{name}.sock")));
+
+        let tun_section = file.tun.map(Spanned::into_inner);
+        let (tun_name, wan_mtu, mtu_override, tun_address) = match tun_section {
+            Some(t) => (t.name, t.wan_mtu, t.mtu, t.address),
+            None => (None, None, None, None),
+        };
+        let tun_name_str = match &tun_name {
+            Some(n) => {
+                let s = n.get_ref();
+                if s.is_empty()
+                    || s.len() > MAX_IFNAME
+                    || s.contains(['/', ' ', '%'])
+                    || s == "."
+                    || s == ".."
+                {
+                    return Err(self.err(
+                        n.span(),
+                        "tun.name",
+                        format!(
+                            "{s:?} is not a valid interface name: 1 to {MAX_IFNAME} characters, no '/', '%' or space"
+                        ),
+                    ));
+                }
+                s.clone()
+            }
+            None => "ipsecgw0".to_owned(),
+        };
+        let wan_mtu_value = match &wan_mtu {
+            Some(m) => {
+                let value = *m.get_ref();
+                if !(MIN_WAN_MTU..=MAX_WAN_MTU).contains(&value) {
+                    return Err(self.err(
+                        m.span(),
+                        "tun.wan_mtu",
+                        format!("{value} is out of range: use {MIN_WAN_MTU} to {MAX_WAN_MTU}"),
+                    ));
+                }
+                value
+            }
+            None => 1500,
+        };
+
+        let mut connections = Vec::new();
+        let mut names = HashSet::new();
+        let mut inbound_spis = HashSet::new();
+        for spanned in file.ipsec_connection {
+            let span = spanned.span();
+            let c = spanned.into_inner();
+            let conn = self.connection(c, public_address, wan_mtu_value)?;
+            if !names.insert(conn.name.clone()) {
+                return Err(self.err(
+                    span,
+                    "ipsec_connection.name",
+                    format!(
+                        "a connection named {:?} already exists: names must be unique",
+                        conn.name
+                    ),
+                ));
+            }
+            if let Some((_, inbound)) = &conn.manual {
+                if !inbound_spis.insert(inbound.spi) {
+                    return Err(self.err(
+                        span,
+                        "ipsec_connection.manual_keys.inbound_spi",
+                        format!(
+                            "inbound SPI {:#x} is already used by another connection: inbound SPIs must be unique on a gateway",
+                            inbound.spi
+                        ),
+                    ));
+                }
+            }
+            connections.push(conn);
+        }
+
+        // The TUN MTU: the smallest inner packet any connection can carry,
+        // so the kernel's own path-MTU machinery keeps packets within it.
+        let derived = connections
+            .iter()
+            .map(|c| c.max_inner as u32)
+            .min()
+            .unwrap_or_else(|| {
+                max_inner(
+                    wan_mtu_value,
+                    public_address,
+                    Encapsulation::Udp,
+                    Algorithm::AesGcm16_256,
+                ) as u32
+            });
+        let mtu = match &mtu_override {
+            Some(m) => {
+                let value = *m.get_ref();
+                if value < MIN_TUN_MTU || value > wan_mtu_value {
+                    return Err(self.err(
+                        m.span(),
+                        "tun.mtu",
+                        format!(
+                            "{value} is out of range: use {MIN_TUN_MTU} to the WAN MTU ({wan_mtu_value}); leave it out to derive {derived} from the WAN MTU"
+                        ),
+                    ));
+                }
+                value
+            }
+            None => derived,
+        };
+        if mtu < MIN_TUN_MTU {
+            return Err(ConfigError {
+                file: self.path.to_owned(),
+                line: None,
+                key: Some("tun.wan_mtu".into()),
+                message: format!(
+                    "the WAN MTU {wan_mtu_value} leaves an inner MTU of {mtu}, below {MIN_TUN_MTU}: raise it"
+                ),
+            });
+        }
+
+        Ok(Config {
+            path: self.path.to_owned(),
+            name,
+            public_address,
+            control_socket,
+            tun: TunConfig {
+                name: tun_name_str,
+                mtu,
+                wan_mtu: wan_mtu_value,
+                address: tun_address,
+            },
+            connections,
+        })
+    }
+
+    fn connection(
+        &self,
+        c: ConnectionSection,
+        public_address: IpAddr,
+        wan_mtu: u32,
+    ) -> Result<Connection, ConfigError> {
+        let name = c.name.get_ref().trim().to_owned();
+        if name.is_empty() {
+            return Err(self.err(
+                c.name.span(),
+                "ipsec_connection.name",
+                "give the connection a name",
+            ));
+        }
+        let remote_ip = *c.remote_address.get_ref();
+        if remote_ip.is_ipv4() != public_address.is_ipv4() || remote_ip.is_unspecified() {
+            return Err(self.err(
+                c.remote_address.span(),
+                "ipsec_connection.remote_address",
+                format!(
+                    "{remote_ip} cannot be reached from gateway.public_address {public_address}: give the peer's WAN address, of the same IP version"
+                ),
+            ));
+        }
+        let encapsulation = c.encapsulation.unwrap_or(Encapsulation::Udp);
+        let port = match encapsulation {
+            Encapsulation::Udp => c.remote_port.unwrap_or(NAT_T_PORT),
+            Encapsulation::Esp => 0,
+        };
+        let local_subnets = self.subnets(&c.local_subnets, "ipsec_connection.local_subnets")?;
+        let remote_subnets = self.subnets(&c.remote_subnets, "ipsec_connection.remote_subnets")?;
+        for l in &local_subnets {
+            for r in &remote_subnets {
+                if l.contains(&r.network()) || r.contains(&l.network()) {
+                    return Err(self.err(
+                        c.remote_subnets.span(),
+                        "ipsec_connection.remote_subnets",
+                        format!(
+                            "{r} overlaps local subnet {l}: the address blocks of the two sites must not conflict"
+                        ),
+                    ));
+                }
+            }
+        }
+
+        let ipsec = c.ipsec.unwrap_or_default();
+        let algorithm = match &ipsec.encryption {
+            Some(e) => e.get_ref().parse::<Algorithm>().map_err(|_| {
+                self.err(
+                    e.span(),
+                    "ipsec_connection.ipsec.encryption",
+                    format!(
+                        "{:?} is not supported: use \"aes128gcm16\" or \"aes256gcm16\"",
+                        e.get_ref()
+                    ),
+                )
+            })?,
+            None => Algorithm::AesGcm16_256,
+        };
+        let esn = ipsec.esn.unwrap_or(true);
+        let replay_window = match &ipsec.replay_window {
+            Some(w) => {
+                let value = *w.get_ref();
+                if !(64..=ipsecgw_esp::MAX_REPLAY_WINDOW).contains(&value) {
+                    return Err(self.err(
+                        w.span(),
+                        "ipsec_connection.ipsec.replay_window",
+                        format!(
+                            "{value} is out of range: use 64 to {} packets (default {DEFAULT_REPLAY_WINDOW})",
+                            ipsecgw_esp::MAX_REPLAY_WINDOW
+                        ),
+                    ));
+                }
+                value
+            }
+            None => DEFAULT_REPLAY_WINDOW,
+        };
+        let lifetime = Lifetime {
+            hard_bytes: ipsec.lifetime_bytes.as_ref().map(|v| *v.get_ref()),
+            soft_bytes: ipsec
+                .lifetime_bytes
+                .as_ref()
+                .map(|v| v.get_ref() / 100 * SOFT_LIFETIME_PERCENT),
+            hard_packets: ipsec.lifetime_packets.as_ref().map(|v| *v.get_ref()),
+            soft_packets: ipsec
+                .lifetime_packets
+                .as_ref()
+                .map(|v| v.get_ref() / 100 * SOFT_LIFETIME_PERCENT),
+        };
+        for (v, key) in [
+            (
+                &ipsec.lifetime_bytes,
+                "ipsec_connection.ipsec.lifetime_bytes",
+            ),
+            (
+                &ipsec.lifetime_packets,
+                "ipsec_connection.ipsec.lifetime_packets",
+            ),
+        ] {
+            if let Some(v) = v {
+                if *v.get_ref() < 100 {
+                    return Err(self.err(
+                        v.span(),
+                        key,
+                        "a lifetime below 100 expires at once: use a larger value, or leave it out",
+                    ));
+                }
+            }
+        }
+
+        let manual = match c.manual_keys {
+            None => None,
+            Some(m) => {
+                let mspan = m.span();
+                let m = m.into_inner();
+                let spi = |s: &Spanned<u32>, key: &str| -> Result<u32, ConfigError> {
+                    let value = *s.get_ref();
+                    // RFC 4303 §2.1: SPI 0 is local-only and 1..=255 are reserved by IANA.
+                    if value < 256 {
+                        return Err(self.err(
+                            s.span(),
+                            key,
+                            format!("SPI {value} is reserved (RFC 4303 §2.1): use 256 to 4294967295, e.g. 0x1001"),
+                        ));
+                    }
+                    Ok(value)
+                };
+                let out_spi = spi(&m.outbound_spi, "ipsec_connection.manual_keys.outbound_spi")?;
+                let in_spi = spi(&m.inbound_spi, "ipsec_connection.manual_keys.inbound_spi")?;
+                let out_key = self.key(
+                    "outbound",
+                    &m.outbound_key,
+                    &m.outbound_key_file,
+                    &m.outbound_key_env,
+                    algorithm,
+                    mspan.clone(),
+                )?;
+                let in_key = self.key(
+                    "inbound",
+                    &m.inbound_key,
+                    &m.inbound_key_file,
+                    &m.inbound_key_env,
+                    algorithm,
+                    mspan,
+                )?;
+                let sa = |spi, key| SaConfig {
+                    spi,
+                    algorithm,
+                    key,
+                    esn,
+                    replay_window,
+                    lifetime,
+                };
+                Some((sa(out_spi, out_key), sa(in_spi, in_key)))
+            }
+        };
+        Ok(Connection {
+            name,
+            remote: SocketAddr::new(remote_ip, port),
+            encapsulation,
+            local_subnets,
+            remote_subnets,
+            max_inner: max_inner(wan_mtu, public_address, encapsulation, algorithm),
+            manual,
+        })
+    }
+
+    fn subnets(&self, list: &Spanned<Vec<IpNet>>, key: &str) -> Result<Vec<IpNet>, ConfigError> {
+        if list.get_ref().is_empty() {
+            return Err(self.err(
+                list.span(),
+                key,
+                "list at least one subnet, e.g. [\"10.1.1.0/24\"]",
+            ));
+        }
+        let mut out = Vec::new();
+        for net in list.get_ref() {
+            if net.trunc() != *net {
+                return Err(self.err(
+                    list.span(),
+                    key,
+                    format!("{net} has host bits set: did you mean {}?", net.trunc()),
+                ));
+            }
+            out.push(*net);
+        }
+        Ok(out)
+    }
+
+    /// Loads one key from exactly one of: the config text, a file, an
+    /// environment variable. The hex text is zeroized after decoding.
+    fn key(
+        &self,
+        dir: &str,
+        inline: &Option<Spanned<String>>,
+        file: &Option<Spanned<PathBuf>>,
+        env: &Option<Spanned<String>>,
+        algorithm: Algorithm,
+        section: Range<usize>,
+    ) -> Result<SaKey, ConfigError> {
+        let key_name = format!("ipsec_connection.manual_keys.{dir}_key");
+        let given = [inline.is_some(), file.is_some(), env.is_some()]
+            .iter()
+            .filter(|&&b| b)
+            .count();
+        if given != 1 {
+            return Err(self.err(
+                section,
+                &key_name,
+                format!(
+                    "give exactly one of {dir}_key (hex), {dir}_key_file (a file holding the hex) or {dir}_key_env (an environment variable holding it); {given} given"
+                ),
+            ));
+        }
+        let (text, span, key, source): (Zeroizing<String>, Range<usize>, String, String) =
+            if let Some(k) = inline {
+                (
+                    Zeroizing::new(k.get_ref().clone()),
+                    k.span(),
+                    key_name.clone(),
+                    "the config".into(),
+                )
+            } else if let Some(f) = file {
+                let path = self.base.join(f.get_ref());
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    self.err(
+                        f.span(),
+                        &format!("{key_name}_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                (
+                    Zeroizing::new(text),
+                    f.span(),
+                    format!("{key_name}_file"),
+                    path.display().to_string(),
+                )
+            } else if let Some(e) = env {
+                let text = (self.env)(e.get_ref()).ok_or_else(|| {
+                    self.err(
+                        e.span(),
+                        &format!("{key_name}_env"),
+                        format!("the environment variable {} is not set", e.get_ref()),
+                    )
+                })?;
+                (
+                    Zeroizing::new(text),
+                    e.span(),
+                    format!("{key_name}_env"),
+                    format!("${}", e.get_ref()),
+                )
+            } else {
+                return Err(self.err(section, &key_name, "no key given"));
+            };
+        let bytes = decode_hex(&text).map_err(|why| {
+            self.err(
+                span.clone(),
+                &key,
+                format!("the key in {source} is not valid hex ({why}): write it as 0x followed by {} hex digits", 2 * algorithm.key_len()),
+            )
+        })?;
+        if bytes.len() != algorithm.key_len() {
+            return Err(self.err(
+                span,
+                &key,
+                format!(
+                    "{algorithm} needs {} bytes of key material (the key followed by the 4-byte salt, RFC 4106 §8.1), {} hex digits; the key in {source} has {} bytes",
+                    algorithm.key_len(),
+                    2 * algorithm.key_len(),
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(SaKey::new(bytes))
+    }
+}
+
+/// Hex with an optional `0x` prefix; whitespace and `:` separators ignored.
+fn decode_hex(text: &str) -> Result<Vec<u8>, &'static str> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    let digits: Zeroizing<Vec<u8>> = Zeroizing::new(
+        t.bytes()
+            .filter(|b| !b.is_ascii_whitespace() && *b != b':')
+            .collect(),
+    );
+    if digits.len() % 2 != 0 {
+        return Err("odd number of digits");
+    }
+    let mut out = Vec::with_capacity(digits.len() / 2);
+    for pair in digits.chunks_exact(2) {
+        let hi = (pair[0] as char)
+            .to_digit(16)
+            .ok_or("a character is not a hex digit")?;
+        let lo = (pair[1] as char)
+            .to_digit(16)
+            .ok_or("a character is not a hex digit")?;
+        out.push((hi * 16 + lo) as u8);
+    }
+    Ok(out)
+}
+
+/// The largest inner packet whose ESP packet still fits the WAN MTU.
+pub fn max_inner(wan_mtu: u32, public: IpAddr, encap: Encapsulation, alg: Algorithm) -> usize {
+    let outer_ip = if public.is_ipv4() { 20 } else { 40 };
+    let udp = match encap {
+        Encapsulation::Udp => 8,
+        Encapsulation::Esp => 0,
+    };
+    let budget = (wan_mtu as usize).saturating_sub(outer_ip + udp);
+    // RFC 4303 §2: SPI + sequence (8), IV, payload, padding so that payload +
+    // pad + 2 ends on a 4-byte boundary, pad length and next header (2), ICV.
+    let fixed = 8 + alg.iv_len() + 2 + alg.icv_len();
+    let room = budget.saturating_sub(fixed);
+    // The largest L with L + pad(L) + 2 <= room + 2 and (L + 2) % 4 == 0 after padding.
+    let aligned = (room + 2) / 4 * 4;
+    aligned.saturating_sub(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY36: &str =
+        "0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223";
+
+    fn base(extra: &str) -> String {
+        format!(
+            r#"
+[gateway]
+name = "onprem"
+public_address = "198.51.100.1"
+
+[tun]
+name = "ipsgw0"
+
+[[ipsec_connection]]
+name = "hangzhou"
+remote_address = "198.51.100.2"
+local_subnets = ["10.1.1.0/24"]
+remote_subnets = ["192.168.4.0/24"]
+{extra}
+"#
+        )
+    }
+
+    fn parse_str(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("/etc/ipsecgw/test.toml"), text, &|name| {
+            (name == "KEY").then(|| KEY36.to_owned())
+        })
+    }
+
+    #[test]
+    fn a_minimal_connection_parses_with_defaults() {
+        let cfg = parse_str(&base("")).unwrap();
+        assert_eq!(cfg.name, "onprem");
+        assert_eq!(
+            cfg.control_socket,
+            PathBuf::from("/run/ipsecgw/onprem.sock")
+        );
+        let c = &cfg.connections[0];
+        assert_eq!(c.encapsulation, Encapsulation::Udp);
+        assert_eq!(c.remote, "198.51.100.2:4500".parse().unwrap());
+        assert!(c.manual.is_none());
+        // 1500 - 20 (IPv4) - 8 (UDP) - 8 (ESP) - 8 (IV) - 2 - 16 (ICV), 4-aligned.
+        assert_eq!(c.max_inner, 1438);
+        assert_eq!(cfg.tun.mtu, 1438);
+    }
+
+    #[test]
+    fn max_inner_fits_exactly() {
+        for mtu in 1280..1600u32 {
+            for encap in [Encapsulation::Udp, Encapsulation::Esp] {
+                let l = max_inner(
+                    mtu,
+                    "1.2.3.4".parse().unwrap(),
+                    encap,
+                    Algorithm::AesGcm16_256,
+                );
+                let udp = if encap == Encapsulation::Udp { 8 } else { 0 };
+                let esp = |l: usize| 16 + (l + 2).div_ceil(4) * 4 + 16;
+                assert!(20 + udp + esp(l) <= mtu as usize, "{mtu} {l}");
+                // One more byte of inner packet must not fit once padding is counted.
+                assert!(20 + udp + esp(l + 4) > mtu as usize);
+            }
+        }
+    }
+
+    #[test]
+    fn manual_keys_from_text_file_and_env() {
+        let dir = std::env::temp_dir().join(format!("ipsecgw-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let keyfile = dir.join("in.key");
+        std::fs::write(&keyfile, format!("{KEY36}\n")).unwrap();
+        let text = base(&format!(
+            r#"
+[ipsec_connection.manual_keys]
+outbound_spi = 0x1001
+inbound_spi = 0x2001
+outbound_key_env = "KEY"
+inbound_key_file = "{}"
+"#,
+            keyfile.display()
+        ));
+        let cfg = parse_str(&text).unwrap();
+        let (out, inb) = cfg.connections[0].manual.as_ref().unwrap();
+        assert_eq!(out.spi, 0x1001);
+        assert_eq!(inb.spi, 0x2001);
+        assert_eq!(out.key.len(), 36);
+        // Keys never show in Debug output.
+        assert!(!format!("{cfg:?}").contains("0405060708"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = parse_str(&base("colour = \"blue\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/etc/ipsecgw/test.toml:"), "{e}");
+        assert!(e.contains("colour"), "{e}");
+        assert!(e.contains("remote_subnets"), "lists what is valid: {e}");
+
+        let e = parse_str(&base("[ipsec_connection.ipsec]\nencryption = \"des\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":15: `ipsec_connection.ipsec.encryption`"),
+            "{e}"
+        );
+        assert!(e.contains("aes256gcm16"), "{e}");
+
+        let e = parse_str(&base(
+            "[ipsec_connection.manual_keys]\noutbound_spi = 5\ninbound_spi = 0x2001\noutbound_key = \"00\"\ninbound_key = \"00\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(":15: `ipsec_connection.manual_keys.outbound_spi`"),
+            "{e}"
+        );
+
+        let e = parse_str(&base(
+            "[ipsec_connection.manual_keys]\noutbound_spi = 0x1001\ninbound_spi = 0x2001\noutbound_key = \"0x0011\"\ninbound_key_env = \"KEY\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("outbound_key"), "{e}");
+        assert!(e.contains("36 bytes"), "{e}");
+        assert!(!e.contains("0011"), "never echo key material: {e}");
+
+        let e = parse_str(&base(
+            "[ipsec_connection.manual_keys]\noutbound_spi = 0x1001\ninbound_spi = 0x2001\noutbound_key_env = \"NOPE\"\ninbound_key_env = \"KEY\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("NOPE is not set"), "{e}");
+    }
+
+    #[test]
+    fn overlapping_sites_are_rejected() {
+        let text = base("").replace("192.168.4.0/24", "10.1.0.0/16");
+        let e = parse_str(&text).unwrap_err().to_string();
+        assert!(e.contains("must not conflict"), "{e}");
+        assert!(e.contains(":13:"), "{e}");
+    }
+
+    #[test]
+    fn host_bits_and_wrong_families_are_rejected() {
+        let e = parse_str(&base("").replace("10.1.1.0/24", "10.1.1.1/24"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean 10.1.1.0/24"), "{e}");
+        let e = parse_str(&base("").replace("198.51.100.2", "2001:db8::2"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("same IP version"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_inbound_spis_are_rejected() {
+        let keys = format!(
+            "[ipsec_connection.manual_keys]\noutbound_spi = 0x1001\ninbound_spi = 0x2001\noutbound_key = \"{KEY36}\"\ninbound_key = \"{KEY36}\"\n"
+        );
+        let second = base(&keys).replace("[gateway]\nname = \"onprem\"\npublic_address = \"198.51.100.1\"\n\n[tun]\nname = \"ipsgw0\"\n", "").replace("hangzhou", "beijing").replace("192.168.4.0/24", "192.168.1.0/24");
+        let text = format!("{}{}", base(&keys), second);
+        let e = parse_str(&text).unwrap_err().to_string();
+        assert!(e.contains("inbound SPI 0x2001 is already used"), "{e}");
+    }
+}

@@ -1,0 +1,136 @@
+//! The control socket: a Unix stream socket on which the daemon answers
+//! one-line requests with one line of JSON, and the CLI side that asks and
+//! prints. `status` today; `up`/`down` join it with IKEv2.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::dataplane::stats::{SaSnapshot, Stats, StatusSnapshot};
+
+/// The longest request line accepted.
+const MAX_REQUEST: usize = 256;
+
+/// Binds the control socket, replacing a stale one from a dead daemon but
+/// refusing to steal one a live daemon still answers on.
+pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            bail!(
+                "another ipsecgw answers on {}: stop it or set gateway.control_socket",
+                path.display()
+            );
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    UnixListener::bind(path)
+        .with_context(|| format!("cannot bind the control socket {}", path.display()))
+}
+
+/// Answers requests until the task is dropped.
+pub async fn serve(listener: UnixListener, stats: Arc<Stats>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            let (rd, mut wr) = stream.into_split();
+            let mut line = String::new();
+            let mut rd = BufReader::new(rd.take(MAX_REQUEST as u64));
+            if rd.read_line(&mut line).await.is_err() {
+                return;
+            }
+            let reply = match line.trim() {
+                "status" => serde_json::to_string(&stats.snapshot())
+                    .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+                other => serde_json::json!({
+                    "error": format!("unknown request {other:?}: the daemon understands \"status\"")
+                })
+                .to_string(),
+            };
+            let _ = wr.write_all(reply.as_bytes()).await;
+            let _ = wr.write_all(b"\n").await;
+        });
+    }
+}
+
+/// Asks a running daemon for its status.
+pub async fn request_status(path: &PathBuf) -> anyhow::Result<StatusSnapshot> {
+    let mut stream = UnixStream::connect(path).await.with_context(|| {
+        format!(
+            "no ipsecgw answers on {} (is it running? see --socket)",
+            path.display()
+        )
+    })?;
+    stream.write_all(b"status\n").await?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).await?;
+    let value: serde_json::Value =
+        serde_json::from_str(&line).context("the daemon's reply is not JSON")?;
+    if let Some(e) = value.get("error") {
+        bail!("the daemon says: {e}");
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
+/// The human form of `ipsecgw status`, in the spirit of `swanctl --list-sas`.
+pub fn render(s: &StatusSnapshot) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "gateway {}", s.gateway);
+    for c in &s.connections {
+        let _ = writeln!(
+            o,
+            "  {}: {} ESP to {}, {}",
+            c.info.name,
+            if c.info.encapsulation == "udp" {
+                "UDP-encapsulated"
+            } else {
+                "raw"
+            },
+            c.info.remote_address,
+            c.info
+                .algorithm
+                .as_deref()
+                .unwrap_or("no SA (traffic dropped)"),
+        );
+        let _ = writeln!(
+            o,
+            "    local  {}\n    remote {}",
+            c.info.local_subnets.join(", "),
+            c.info.remote_subnets.join(", ")
+        );
+        for (dir, sa) in [("out", &c.outbound), ("in ", &c.inbound)] {
+            let _ = writeln!(o, "    {dir} {}", sa_line(sa));
+        }
+        let _ = writeln!(
+            o,
+            "    drops: selectors {}, too big {}, no SA {}",
+            c.selector_drops, c.too_big, c.no_sa
+        );
+    }
+    let d = &s.drops;
+    let _ = writeln!(
+        o,
+        "  drops: no policy {}, discarded {}, unknown SPI {}, malformed {}, not ESP {}, send errors {}",
+        d.no_policy, d.discarded, d.unknown_spi, d.malformed, d.not_esp, d.send_errors
+    );
+    o
+}
+
+fn sa_line(sa: &SaSnapshot) -> String {
+    if sa.spi == 0 {
+        return "no SA".into();
+    }
+    format!(
+        "SPI {:08x}: {} packets, {} bytes; auth failures {}, replay drops {}, malformed {}, expired {}",
+        sa.spi, sa.packets, sa.bytes, sa.auth_failures, sa.replay_drops, sa.malformed, sa.lifetime_drops
+    )
+}

@@ -1,0 +1,149 @@
+//! `ipsecgw run`: sets up the TUN device, kernel routes and WAN sockets,
+//! starts the data-path threads and the control socket, and undoes the
+//! routes on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::{Config, Encapsulation, NAT_T_PORT};
+use crate::control;
+use crate::dataplane::inbound::Inbound;
+use crate::dataplane::outbound::Outbound;
+use crate::dataplane::stats::{ConnInfo, Stats};
+use crate::sys::netlink::Netlink;
+use crate::sys::socket::WanSocket;
+use crate::sys::tun::Tun;
+use crate::worker::{self, Wan};
+
+/// Runs the gateway until a signal or a fatal data-path error.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let stats = Arc::new(Stats::new(
+        cfg.name.clone(),
+        cfg.connections
+            .iter()
+            .map(|c| ConnInfo {
+                name: c.name.clone(),
+                encapsulation: c.encapsulation.to_string(),
+                remote_address: c.remote.ip().to_string(),
+                local_subnets: c.local_subnets.iter().map(ToString::to_string).collect(),
+                remote_subnets: c.remote_subnets.iter().map(ToString::to_string).collect(),
+                algorithm: c.manual.as_ref().map(|(o, _)| o.algorithm.to_string()),
+            })
+            .collect(),
+    ));
+    for c in cfg.connections.iter().filter(|c| c.manual.is_none()) {
+        tracing::warn!(
+            connection = %c.name,
+            "no manual_keys and no IKE in this build: traffic for {:?} is dropped (fail closed)",
+            c.remote_subnets
+        );
+    }
+    let outbound = Outbound::new(&cfg, stats.clone())?;
+    let inbound = Inbound::new(&cfg, stats.clone())?;
+
+    let listener = control::bind(&cfg.control_socket).await?;
+    let tun = Tun::open(&cfg.tun.name, cfg.tun.mtu as usize)?;
+    let netlink = Netlink::open()?;
+    let index = netlink.link_index(tun.name()).await?;
+    netlink.set_up(index, cfg.tun.mtu).await?;
+    if let Some(addr) = cfg.tun.address {
+        netlink.add_address(index, addr).await?;
+    }
+    let wan = open_wan(&cfg)?;
+    let mut routes = Vec::new();
+    let result = async {
+        for c in &cfg.connections {
+            for net in &c.remote_subnets {
+                netlink.add_route(index, *net).await?;
+                routes.push(*net);
+            }
+        }
+        serve(&cfg, outbound, inbound, tun, wan, stats, listener).await
+    }
+    .await;
+    for net in routes {
+        if let Err(e) = netlink.del_route(index, net).await {
+            tracing::debug!(error = %e, "route already gone with the TUN device");
+        }
+    }
+    let _ = std::fs::remove_file(&cfg.control_socket);
+    result
+}
+
+fn open_wan(cfg: &Config) -> anyhow::Result<Wan> {
+    let uses = |e| cfg.connections.iter().any(|c| c.encapsulation == e);
+    let local = |port| SocketAddr::new(cfg.public_address, port);
+    Ok(Wan {
+        udp: if uses(Encapsulation::Udp) {
+            Some(Arc::new(WanSocket::udp(local(NAT_T_PORT))?))
+        } else {
+            None
+        },
+        raw: if uses(Encapsulation::Esp) {
+            Some(Arc::new(WanSocket::raw_esp(local(0))?))
+        } else {
+            None
+        },
+    })
+}
+
+async fn serve(
+    cfg: &Config,
+    outbound: Outbound,
+    inbound: Inbound,
+    tun: Tun,
+    wan: Wan,
+    stats: Arc<Stats>,
+    listener: tokio::net::UnixListener,
+) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (died_tx, mut died_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(2);
+    let spawn = |name: &str, work: Box<dyn FnOnce() -> anyhow::Result<()> + Send>| {
+        let died = died_tx.clone();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                if let Err(e) = work() {
+                    let _ = died.blocking_send(e);
+                }
+            })
+            .with_context(|| format!("cannot start thread {name}"))
+    };
+    let threads = [
+        spawn("ipsecgw-out", {
+            let (tun, wan, stats, stop) = (tun.clone(), wan.clone(), stats.clone(), stop.clone());
+            Box::new(move || worker::run_outbound(outbound, tun, wan, stats, stop))
+        })?,
+        spawn("ipsecgw-in", {
+            let (tun, wan, stats, stop) = (tun.clone(), wan.clone(), stats.clone(), stop.clone());
+            Box::new(move || worker::run_inbound(inbound, tun, wan, stats, stop))
+        })?,
+    ];
+    let control = tokio::spawn(control::serve(listener, stats));
+    tracing::info!(
+        gateway = %cfg.name,
+        tun = %tun.name(),
+        mtu = cfg.tun.mtu,
+        connections = cfg.connections.len(),
+        "ipsecgw running"
+    );
+
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let outcome = tokio::select! {
+        _ = term.recv() => Ok(()),
+        _ = int.recv() => Ok(()),
+        Some(e) = died_rx.recv() => Err(e.context("a data-path thread stopped")),
+    };
+    tracing::info!("stopping");
+    stop.store(true, Ordering::Relaxed);
+    control.abort();
+    for t in threads {
+        let _ = t.join();
+    }
+    outcome
+}

@@ -1,0 +1,222 @@
+//! The outbound path: an IP packet read from the TUN device becomes an ESP
+//! packet for a peer, an ICMP error back to the site, or a counted drop.
+//!
+//! Sans-IO: the thread that owns a TUN reader calls [`Outbound::process`] per
+//! packet and does the sending, so the whole decision is testable in memory.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::sync::Arc;
+
+use ipsecgw_esp::{EncapError, OutboundSa};
+use ipsecgw_policy::{FlowKey, Policy, PolicyAction, Spd, TrafficSelector};
+
+use super::icmp;
+use super::stats::{bump, Stats};
+use crate::config::{Config, Encapsulation};
+
+/// ESP next header for an inner IPv4 packet (IANA protocol numbers).
+const NEXT_HEADER_IPV4: u8 = 4;
+/// ESP next header for an inner IPv6 packet.
+const NEXT_HEADER_IPV6: u8 = 41;
+
+/// What to do with one packet from the TUN device.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OutVerdict {
+    /// Send `slot[range]` to `to` on the connection's transport.
+    Send {
+        /// Connection index.
+        conn: usize,
+        /// Where the ESP packet is in the slot.
+        range: Range<usize>,
+    },
+    /// Write the ICMP error in [`Outbound::reply`] (`..len`) back to the TUN.
+    Reply(usize),
+    /// Dropped and counted.
+    Drop,
+}
+
+/// One connection's outbound side.
+#[derive(Debug)]
+pub struct OutConn {
+    /// The peer, with port for UDP.
+    pub remote: SocketAddr,
+    /// UDP or raw ESP.
+    pub encapsulation: Encapsulation,
+    /// The largest inner packet that fits the WAN MTU.
+    pub max_inner: usize,
+    /// The SA in use; `None` while the connection is down (fail closed).
+    pub sa: Option<OutboundSa>,
+}
+
+/// The outbound state one thread owns.
+#[derive(Debug)]
+pub struct Outbound {
+    spd: Spd<usize>,
+    /// Connections, by index.
+    pub conns: Vec<OutConn>,
+    stats: Arc<Stats>,
+    icmp_v4: Option<IpAddr>,
+    icmp_v6: Option<IpAddr>,
+    reply: Vec<u8>,
+}
+
+impl Outbound {
+    /// Builds the SPD (one protect policy per connection, in config order)
+    /// and installs the manually keyed outbound SAs.
+    pub fn new(cfg: &Config, stats: Arc<Stats>) -> anyhow::Result<Self> {
+        let mut spd = Spd::new();
+        let mut conns = Vec::new();
+        for (i, c) in cfg.connections.iter().enumerate() {
+            spd.push(Policy {
+                name: c.name.clone(),
+                local: c
+                    .local_subnets
+                    .iter()
+                    .map(|n| TrafficSelector::from_subnet(*n))
+                    .collect(),
+                remote: c
+                    .remote_subnets
+                    .iter()
+                    .map(|n| TrafficSelector::from_subnet(*n))
+                    .collect(),
+                action: PolicyAction::Protect(i),
+            });
+            let sa = match &c.manual {
+                Some((out, _)) => Some(OutboundSa::new(out.clone())?),
+                None => None,
+            };
+            conns.push(OutConn {
+                remote: c.remote,
+                encapsulation: c.encapsulation,
+                max_inner: c.max_inner,
+                sa,
+            });
+        }
+        let candidates = [cfg.tun.address.map(|a| a.addr()), Some(cfg.public_address)];
+        Ok(Self {
+            spd,
+            conns,
+            stats,
+            icmp_v4: icmp::source_for(false, &candidates),
+            icmp_v6: icmp::source_for(true, &candidates),
+            reply: vec![0; 1280],
+        })
+    }
+
+    /// The headroom every slot needs in front of the inner packet.
+    pub fn headroom(&self) -> usize {
+        self.conns
+            .iter()
+            .filter_map(|c| c.sa.as_ref().map(OutboundSa::headroom))
+            .max()
+            .unwrap_or(0)
+            .max(MIN_HEADROOM)
+    }
+
+    /// The ICMP error built by the last [`OutVerdict::Reply`].
+    pub fn reply(&self, len: usize) -> &[u8] {
+        self.reply.get(..len).unwrap_or(&[])
+    }
+
+    /// Decides one packet: `slot[inner]` is the packet read from the TUN,
+    /// with headroom before it and tailroom after it in `slot`.
+    pub fn process(&mut self, slot: &mut [u8], inner: Range<usize>) -> OutVerdict {
+        let Some(pkt) = slot.get(inner.clone()) else {
+            bump(&self.stats.drops.malformed);
+            return OutVerdict::Drop;
+        };
+        let Some(flow) = FlowKey::from_ip_packet(pkt) else {
+            bump(&self.stats.drops.malformed);
+            return OutVerdict::Drop;
+        };
+        let conn_idx = match self.spd.lookup_outbound(&flow) {
+            Some((_, p)) => match p.action {
+                PolicyAction::Protect(i) => i,
+                PolicyAction::Discard | PolicyAction::Bypass => {
+                    // A packet that reached the TUN cannot bypass: that would
+                    // send it back into the kernel in clear. Fail closed.
+                    bump(&self.stats.drops.discarded);
+                    return OutVerdict::Drop;
+                }
+            },
+            None => {
+                bump(&self.stats.drops.no_policy);
+                return OutVerdict::Drop;
+            }
+        };
+        let Some(conn) = self.conns.get_mut(conn_idx) else {
+            bump(&self.stats.drops.no_policy);
+            return OutVerdict::Drop;
+        };
+        let cstats = &self.stats.conns[conn_idx].1;
+        let Some(sa) = conn.sa.as_mut() else {
+            bump(&cstats.no_sa);
+            return OutVerdict::Drop;
+        };
+        let v6 = flow.src.is_ipv6();
+        if pkt.len() > conn.max_inner {
+            // RFC 4459 §3: answer DF packets with the tunnel's MTU; let the
+            // outer packet be fragmented for the rest (IPv4 without DF).
+            let df = !v6 && pkt.get(6).is_some_and(|b| b & 0x40 != 0);
+            if v6 || df {
+                bump(&cstats.too_big);
+                let len = match (v6, self.icmp_v4, self.icmp_v6) {
+                    (false, Some(IpAddr::V4(from)), _) => {
+                        icmp::frag_needed_v4(pkt, from, conn.max_inner as u16, &mut self.reply)
+                    }
+                    (true, _, Some(IpAddr::V6(from))) => {
+                        icmp::packet_too_big_v6(pkt, from, conn.max_inner as u32, &mut self.reply)
+                    }
+                    _ => None,
+                };
+                return match len {
+                    Some(len) => OutVerdict::Reply(len),
+                    None => OutVerdict::Drop,
+                };
+            }
+        }
+        let next_header = if v6 {
+            NEXT_HEADER_IPV6
+        } else {
+            NEXT_HEADER_IPV4
+        };
+        match sa.encapsulate(slot, inner, next_header) {
+            Ok(range) => OutVerdict::Send {
+                conn: conn_idx,
+                range,
+            },
+            Err(EncapError::Expired) => {
+                // Counted by the SA (lifetime_drops); the connection is down
+                // until a new SA is installed.
+                OutVerdict::Drop
+            }
+            Err(_) => {
+                bump(&self.stats.drops.malformed);
+                OutVerdict::Drop
+            }
+        }
+    }
+
+    /// Publishes every SA's counters and takes their lifetime events.
+    pub fn publish(&mut self) {
+        for (i, c) in self.conns.iter_mut().enumerate() {
+            if let Some(sa) = c.sa.as_mut() {
+                self.stats.conns[i]
+                    .1
+                    .outbound
+                    .publish(sa.spi(), sa.counters());
+                while let Some(ev) = sa.poll_event() {
+                    tracing::info!(connection = %self.stats.conns[i].0.name, event = ?ev, "outbound SA lifetime");
+                }
+            }
+        }
+    }
+}
+
+/// Headroom kept even before any SA exists, so slots never need resizing
+/// when one is installed: ESP header (8) + the largest IV (16, AES-CBC).
+pub const MIN_HEADROOM: usize = 24;
+/// Tailroom kept after every packet: the largest padding (255), pad length
+/// and next header (2) and the largest ICV (32).
+pub const TAILROOM: usize = 255 + 2 + 32;

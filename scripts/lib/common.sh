@@ -1,0 +1,81 @@
+# Shared bash for scripts/test and scripts/demo. Source it; do not run it.
+# shellcheck shell=bash
+
+# The workspace root (scripts/lib/..).
+IPSGW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# require_root WHY: exits with a message unless running as root.
+require_root() {
+    if [[ "$(id -u)" -ne 0 ]]; then
+        die "must run as root: $1 (try: sudo -E $0)"
+    fi
+}
+
+# ensure_system_packages: installs, with apt-get, the Debian packages whose
+# commands are missing. Nothing is installed when everything is present.
+ensure_system_packages() {
+    local -a missing=()
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+    command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+    command -v iperf3 >/dev/null 2>&1 || missing+=(iperf3)
+    command -v ps >/dev/null 2>&1 || missing+=(procps)
+    command -v sysctl >/dev/null 2>&1 || missing+=(procps)
+    [[ -f /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
+    { command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1; } || missing+=(build-essential)
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        log "system packages: all present"
+        return 0
+    fi
+    # De-duplicate (procps may be listed twice).
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing ${missing[*]} and no apt-get to install them: install them by hand"
+    [[ "$(id -u)" -eq 0 ]] || die "missing ${missing[*]}: run as root so they can be installed"
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# ensure_cargo: makes rustup's cargo (with rustfmt and clippy) available.
+ensure_cargo() {
+    if ! command -v cargo >/dev/null 2>&1 && [[ -f "${CARGO_HOME:-$HOME/.cargo}/env" ]]; then
+        # shellcheck disable=SC1091
+        . "${CARGO_HOME:-$HOME/.cargo}/env"
+    fi
+    command -v cargo >/dev/null 2>&1 ||
+        die "cargo not found: install Rust with rustup (https://rustup.rs), then re-run"
+}
+
+# The target directory cargo uses.
+target_dir() {
+    local dir="${CARGO_TARGET_DIR:-$IPSGW_ROOT/target}"
+    [[ "$dir" = /* ]] || dir="$IPSGW_ROOT/$dir"
+    printf '%s\n' "$dir"
+}
+
+# hex_key N: N random bytes from /dev/urandom as lowercase hex.
+hex_key() {
+    od -An -v -tx1 -N "$1" /dev/urandom | tr -d ' \n'
+}
+
+# wait_until SECONDS CMD...: runs CMD every 0.1 s until it succeeds; fails
+# after SECONDS.
+wait_until() {
+    local limit=$(($1 * 10)) i=0
+    shift
+    until "$@" >/dev/null 2>&1; do
+        i=$((i + 1))
+        ((i < limit)) || return 1
+        sleep 0.1
+    done
+}

@@ -1,0 +1,194 @@
+//! Traffic tools the end-to-end tests run inside network namespaces
+//! (`ip netns exec NS nettool ...`):
+//!
+//! - `tcp-sink --listen ADDR:PORT`: accepts one connection, reads to EOF,
+//!   prints `bytes=N sha256=HEX`.
+//! - `tcp-source --connect ADDR:PORT --bytes N --seed S`: sends N bytes of
+//!   the deterministic stream for seed S, prints `bytes=N sha256=HEX`.
+//! - `udp-replay --pcap FILE --to ADDR:PORT --count N`: sends again,
+//!   byte for byte, the payloads of the first N ESP-in-UDP datagrams to
+//!   ADDR:PORT found in the capture; prints `sent=N`.
+//! - `esp-replay --pcap FILE --to ADDR --count N`: the same for raw ESP
+//!   (IP protocol 50) through a raw socket.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+use ipsecgw_tests::pcap::Pcap;
+use ipsecgw_tests::stream::Stream;
+use sha2::{Digest, Sha256};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// IANA protocol number of ESP (RFC 4303).
+const IPPROTO_ESP: i32 = 50;
+
+#[derive(Parser, Debug)]
+#[command(about = "Traffic tools for the ipsecgw end-to-end tests")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Accept one TCP connection, read to EOF, print `bytes=N sha256=HEX`.
+    TcpSink {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+    /// Send N deterministic bytes over TCP, print `bytes=N sha256=HEX`.
+    TcpSource {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        bytes: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Keep retrying the connection this long (the sink may start late).
+        #[arg(long, default_value_t = 20)]
+        connect_timeout_secs: u64,
+    },
+    /// Re-send the first N captured ESP-in-UDP payloads to ADDR:PORT.
+    UdpReplay {
+        #[arg(long)]
+        pcap: PathBuf,
+        #[arg(long)]
+        to: SocketAddrV4,
+        #[arg(long)]
+        count: usize,
+    },
+    /// Re-send the first N captured raw ESP packets to ADDR.
+    EspReplay {
+        #[arg(long)]
+        pcap: PathBuf,
+        #[arg(long)]
+        to: Ipv4Addr,
+        #[arg(long)]
+        count: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::TcpSink { listen } => tcp_sink(listen),
+        Command::TcpSource {
+            connect,
+            bytes,
+            seed,
+            connect_timeout_secs,
+        } => tcp_source(connect, bytes, seed, connect_timeout_secs),
+        Command::UdpReplay { pcap, to, count } => udp_replay(&pcap, to, count),
+        Command::EspReplay { pcap, to, count } => esp_replay(&pcap, to, count),
+    }
+}
+
+fn summary(bytes: u64, hasher: Sha256) -> String {
+    format!("bytes={bytes} sha256={}", hex::encode(hasher.finalize()))
+}
+
+fn tcp_sink(listen: SocketAddr) -> Result<()> {
+    let listener = TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    eprintln!("listening on {listen}");
+    let (mut conn, peer) = listener.accept().context("accepting")?;
+    eprintln!("connection from {peer}");
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = conn.read(&mut buf).context("reading")?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    println!("{}", summary(total, hasher));
+    Ok(())
+}
+
+fn tcp_source(connect: SocketAddr, bytes: u64, seed: u64, timeout_secs: u64) -> Result<()> {
+    let mut conn = None;
+    let mut last_err = None;
+    // Retry once a second: the sink may not be listening yet.
+    for _ in 0..timeout_secs.max(1) {
+        match TcpStream::connect_timeout(&connect, Duration::from_secs(1)) {
+            Ok(c) => {
+                conn = Some(c);
+                break;
+            }
+            Err(e) => {
+                last_err = Some(e);
+                thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+    let Some(mut conn) = conn else {
+        bail!("could not connect to {connect} within {timeout_secs} s: {last_err:?}");
+    };
+    let mut stream = Stream::new(seed);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = usize::try_from(left.min(buf.len() as u64)).context("chunk size")?;
+        stream.fill(&mut buf[..n]);
+        conn.write_all(&buf[..n]).context("sending")?;
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    conn.shutdown(std::net::Shutdown::Write)
+        .context("closing the sending side")?;
+    // Wait for the sink to close its side, so everything was delivered.
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest)
+        .context("waiting for the sink to close")?;
+    println!("{}", summary(bytes, hasher));
+    Ok(())
+}
+
+fn udp_replay(pcap: &Path, to: SocketAddrV4, count: usize) -> Result<()> {
+    let capture = Pcap::read(pcap)?;
+    let payloads = capture.esp_in_udp_payloads(to);
+    if payloads.len() < count {
+        bail!(
+            "{} holds only {} ESP-in-UDP datagrams to {to}, {count} requested",
+            pcap.display(),
+            payloads.len()
+        );
+    }
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).context("binding a UDP socket")?;
+    for payload in &payloads[..count] {
+        socket
+            .send_to(payload, to)
+            .with_context(|| format!("sending to {to}"))?;
+    }
+    println!("sent={count}");
+    Ok(())
+}
+
+fn esp_replay(pcap: &Path, to: Ipv4Addr, count: usize) -> Result<()> {
+    let capture = Pcap::read(pcap)?;
+    let payloads = capture.esp_payloads(to);
+    if payloads.len() < count {
+        bail!(
+            "{} holds only {} ESP packets to {to}, {count} requested",
+            pcap.display(),
+            payloads.len()
+        );
+    }
+    let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_ESP)))
+        .context("opening a raw ESP socket (needs CAP_NET_RAW)")?;
+    let dest = SockAddr::from(SocketAddrV4::new(to, 0));
+    for payload in &payloads[..count] {
+        socket
+            .send_to(payload, &dest)
+            .with_context(|| format!("sending ESP to {to}"))?;
+    }
+    println!("sent={count}");
+    Ok(())
+}
