@@ -163,7 +163,8 @@ pub struct OutboundSa {
 
 impl OutboundSa {
     /// Validates `cfg` (SPI not reserved, key length, replay window) and keys
-    /// the cipher. The only allocation-free failure point is here, not per packet.
+    /// the cipher, so that configuration errors surface here and never per
+    /// packet.
     pub fn new(cfg: SaConfig) -> Result<Self, SaError> {
         let key = validate(&cfg)?;
         Ok(Self {
@@ -401,11 +402,15 @@ impl InboundSa {
     /// `Malformed`, `WrongSpi` and `BadPadding`; `replay_drops`,
     /// `auth_failures`, `lifetime_drops`) and changes no other state. After an
     /// authentication failure the bytes of `buf` past the IV are unspecified.
+    ///
+    /// A ciphertext not aligned to 4 bytes is accepted: RFC 4303 §2.4 puts
+    /// the alignment duty on the sender, and the ICV already vouches for the
+    /// packet.
     pub fn decapsulate(&mut self, buf: &mut [u8]) -> Result<Decapsulated, DecapError> {
         let c = &mut self.counters;
         let bump = |n: &mut u64| *n = n.saturating_add(1);
 
-        let Ok(packet) = EspPacket::new_checked(&*buf, self.algorithm) else {
+        let Ok(packet) = EspPacket::new_checked_for(&*buf, self.algorithm) else {
             bump(&mut c.malformed);
             return Err(DecapError::Malformed);
         };

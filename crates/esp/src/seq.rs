@@ -17,8 +17,9 @@
 pub(crate) fn infer_esn(top: u64, window: u64, seq_low: u32) -> Option<u64> {
     let th = (top >> 32) as u32;
     let tl = top as u32;
-    // The window is far smaller than 2^32 (MAX_REPLAY_WINDOW), so this fits.
-    let w = window.min(1 << 31) as u32;
+    // The window is far smaller than 2^32 (MAX_REPLAY_WINDOW); clamping keeps
+    // `w - 1` below from underflowing whatever the caller passes.
+    let w = window.clamp(1, 1 << 31) as u32;
     let bottom = tl.wrapping_sub(w).wrapping_add(1);
     let high = if tl >= w - 1 {
         // Case A: the window lies within one epoch.
@@ -77,5 +78,27 @@ mod tests {
         assert_eq!(infer_esn(0, W, 1), Some(1));
         // Last epoch: no next one.
         assert_eq!(infer_esn(u64::MAX - 5, W, 1), None);
+    }
+
+    proptest::proptest! {
+        /// RFC 4303 A2.2 places the packet in the 2^32 numbers starting at
+        /// the window's bottom (top - W + 1); the answer keeps the low half.
+        #[test]
+        fn lands_in_the_epoch_window(
+            top in proptest::prelude::any::<u64>(),
+            w in proptest::prop_oneof![proptest::strategy::Just(64u64), 1u64..=65536],
+            low in proptest::prelude::any::<u32>(),
+        ) {
+            let bottom = i128::from(top) - i128::from(w) + 1;
+            // The unique value in [bottom, bottom + 2^32) with this low half.
+            let offset = (i128::from(low) - bottom).rem_euclid(1i128 << 32);
+            let want = bottom + offset;
+            let got = infer_esn(top, w, low);
+            if want < 0 || want > i128::from(u64::MAX) {
+                proptest::prop_assert_eq!(got, None);
+            } else {
+                proptest::prop_assert_eq!(got.map(i128::from), Some(want));
+            }
+        }
     }
 }

@@ -69,9 +69,16 @@ pub struct EspPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> EspPacket<T> {
+    /// Wraps `buffer` after checking it holds header, IV, trailer and ICV of
+    /// the AES-GCM-16 transforms (8-byte IV, 16-byte ICV): at least
+    /// [`MIN_PACKET_LEN`] bytes.
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        Self::new_checked_for(buffer, Algorithm::AesGcm16_128)
+    }
+
     /// Wraps `buffer` after checking it holds header, IV, trailer and ICV for
-    /// `algorithm`.
-    pub fn new_checked(buffer: T, algorithm: Algorithm) -> Result<Self, WireError> {
+    /// `algorithm` (IV and ICV lengths differ between transforms).
+    pub fn new_checked_for(buffer: T, algorithm: Algorithm) -> Result<Self, WireError> {
         let iv_len = algorithm.iv_len();
         let icv_len = algorithm.icv_len();
         let needed = HEADER_LEN + iv_len + TRAILER_LEN + icv_len;
@@ -323,7 +330,7 @@ mod tests {
     #[test]
     fn deconstruct() {
         let bytes = hex::decode(PACKET).unwrap();
-        let p = EspPacket::new_checked(&bytes[..], Algorithm::AesGcm16_128).unwrap();
+        let p = EspPacket::new_checked(&bytes[..]).unwrap();
         assert_eq!(p.spi(), 0x0000_a5f8);
         assert_eq!(p.sequence(), 0x0a);
         assert_eq!(p.iv(), hex::decode("facedbaddecaf888").unwrap());
@@ -346,7 +353,7 @@ mod tests {
         let bytes = hex::decode(PACKET).unwrap();
         let mut out = vec![0u8; bytes.len()];
         {
-            let mut p = EspPacket::new_checked(&mut out[..], Algorithm::AesGcm16_128).unwrap();
+            let mut p = EspPacket::new_checked(&mut out[..]).unwrap();
             p.set_spi(0xa5f8);
             p.set_sequence(10);
             p.iv_mut().copy_from_slice(&bytes[8..16]);
@@ -368,14 +375,16 @@ mod tests {
         let bytes = hex::decode(PACKET).unwrap();
         for len in 0..MIN_PACKET_LEN {
             assert_eq!(
-                EspPacket::new_checked(&bytes[..len], Algorithm::AesGcm16_256).unwrap_err(),
+                EspPacket::new_checked_for(&bytes[..len], Algorithm::AesGcm16_256).unwrap_err(),
                 WireError::Truncated {
                     needed: MIN_PACKET_LEN,
                     got: len
                 }
             );
         }
-        assert!(EspPacket::new_checked(&bytes[..MIN_PACKET_LEN], Algorithm::AesGcm16_256).is_ok());
+        assert!(
+            EspPacket::new_checked_for(&bytes[..MIN_PACKET_LEN], Algorithm::AesGcm16_256).is_ok()
+        );
         for len in 0..HEADER_LEN {
             assert!(EspHeader::parse(&bytes[..len]).is_err());
             assert!(EspHeader {

@@ -277,3 +277,53 @@ fn garbage_from_the_tun_or_the_wan_is_counted_not_fatal() {
     let s = a.status();
     assert!(s.drops.malformed > 0);
 }
+
+/// An IPv6 UDP packet of `len` bytes.
+fn udp6(src: &str, dst: &str, len: usize) -> Vec<u8> {
+    let mut p = vec![0u8; len];
+    p[0] = 0x60;
+    p[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+    p[6] = 17;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&src.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p[24..40].copy_from_slice(&dst.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p[40..42].copy_from_slice(&1234u16.to_be_bytes());
+    p[42..44].copy_from_slice(&5678u16.to_be_bytes());
+    p
+}
+
+#[test]
+fn ipv6_inner_packets_cross_an_ipv4_wan() {
+    let a = cfg(
+        "a",
+        "198.51.100.1",
+        "198.51.100.2",
+        "\"2001:db8:1::/64\"",
+        "\"2001:db8:4::/64\"",
+        (0x1001, KEY_AB),
+        (0x2001, KEY_BA),
+    );
+    let b = cfg(
+        "b",
+        "198.51.100.2",
+        "198.51.100.1",
+        "\"2001:db8:4::/64\"",
+        "\"2001:db8:1::/64\"",
+        (0x2001, KEY_BA),
+        (0x1001, KEY_AB),
+    );
+    let (mut a, mut b) = (Gw::new(&a), Gw::new(&b));
+    let pkt = udp6("2001:db8:1::10", "2001:db8:4::10", 300);
+    let esp = a.send(&pkt).unwrap();
+    assert_eq!(b.receive(&esp).unwrap(), pkt);
+    // Too big for the tunnel: an IPv6 router never fragments, so it says
+    // "packet too big"; the gateway has no IPv6 address of its own here, so
+    // it can only drop and count.
+    let big = udp6(
+        "2001:db8:1::10",
+        "2001:db8:4::10",
+        a.out.conns[0].max_inner + 1,
+    );
+    assert_eq!(a.send(&big), Err(OutVerdict::Drop));
+    assert_eq!(a.status().connections[0].too_big, 1);
+}
