@@ -249,11 +249,11 @@ pub fn parse(
         base: path.parent().unwrap_or(Path::new(".")),
     };
     let file: File = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| v.line_of(s.start));
+        let at = e.span().map(|s| s.start);
         ConfigError {
             file: path.to_owned(),
-            line,
-            key: None,
+            line: at.map(|o| v.line_of(o)),
+            key: at.and_then(|o| v.key_at(o)),
             message: e.message().trim().to_owned(),
         }
     })?;
@@ -275,6 +275,30 @@ impl Validator<'_> {
             .filter(|&&b| b == b'\n')
             .count()
             + 1
+    }
+
+    /// The dotted key written on the line holding `offset`, with the table
+    /// it is in (`ipsec_connection.ipsec.replay_window`), for parse errors
+    /// whose message names only the value.
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let end = offset.min(self.text.len());
+        let line_start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
+        let line = self.text[line_start..].lines().next()?;
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim().trim_matches('"');
+        if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+            return None;
+        }
+        let table = self.text[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+        Some(match table {
+            Some(t) if !t.is_empty() => format!("{t}.{key}"),
+            _ => key.to_owned(),
+        })
     }
 
     fn err(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
