@@ -1,0 +1,263 @@
+//! Proposals: what this end offers and accepts, and the strict selection
+//! rule (RFC 7296 §2.7, §3.3): the responder walks its own configured list
+//! in order and takes the first entry the initiator offered in full.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::crypto::{Cipher, DhGroup, Prf};
+use crate::wire::{Proposal, ProtocolId, Transform, TransformType};
+
+/// ESN transform values (RFC 7296 §3.3.2, transform type 5).
+const ESN_NO: u16 = 0;
+const ESN_YES: u16 = 1;
+
+/// One IKE SA algorithm combination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IkeProposal {
+    /// Encryption of the SK payload (AEAD, so no separate integrity).
+    pub cipher: Cipher,
+    /// Pseudo-random function.
+    pub prf: Prf,
+    /// Diffie-Hellman group.
+    pub dh: DhGroup,
+}
+
+/// One CHILD SA (ESP) algorithm combination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EspProposal {
+    /// ESP encryption (AEAD).
+    pub cipher: Cipher,
+    /// 64-bit extended sequence numbers.
+    pub esn: bool,
+}
+
+fn transform(kind: TransformType, id: u16, key_len: Option<u16>) -> Transform {
+    Transform { kind, id, key_len }
+}
+
+fn cipher_transform(c: Cipher) -> Transform {
+    let (id, bits) = c.transform();
+    transform(TransformType::Encr, id, bits)
+}
+
+fn has(p: &Proposal, t: &Transform) -> bool {
+    p.transforms
+        .iter()
+        .any(|x| x.kind == t.kind && x.id == t.id && x.key_len == t.key_len)
+}
+
+fn only<'a>(p: &'a Proposal, kind: TransformType) -> Option<&'a Transform> {
+    let mut it = p.transforms.iter().filter(|t| t.kind == kind);
+    let first = it.next()?;
+    it.next().is_none().then_some(first)
+}
+
+/// An AEAD proposal must not carry an integrity algorithm other than NONE
+/// (RFC 5282 §8).
+fn no_integrity(p: &Proposal) -> bool {
+    p.transforms
+        .iter()
+        .all(|t| t.kind != TransformType::Integ || t.id == 0)
+}
+
+impl IkeProposal {
+    /// The SA payload proposal numbered `num` (IKE SA: empty SPI in IKE_SA_INIT).
+    pub fn to_wire(&self, num: u8, spi: Vec<u8>) -> Proposal {
+        Proposal {
+            num,
+            protocol: ProtocolId::Ike,
+            spi,
+            transforms: vec![
+                cipher_transform(self.cipher),
+                transform(TransformType::Prf, self.prf.id(), None),
+                transform(TransformType::Dh, self.dh.id(), None),
+            ],
+        }
+    }
+
+    fn offered_by(&self, p: &Proposal) -> bool {
+        p.protocol == ProtocolId::Ike
+            && has(p, &cipher_transform(self.cipher))
+            && has(p, &transform(TransformType::Prf, self.prf.id(), None))
+            && has(p, &transform(TransformType::Dh, self.dh.id(), None))
+            && no_integrity(p)
+    }
+
+    /// Reads the single choice a responder returned.
+    pub fn from_chosen(p: &Proposal) -> Option<IkeProposal> {
+        if p.protocol != ProtocolId::Ike || !no_integrity(p) {
+            return None;
+        }
+        let e = only(p, TransformType::Encr)?;
+        Some(IkeProposal {
+            cipher: Cipher::from_transform(e.id, e.key_len)?,
+            prf: Prf::from_id(only(p, TransformType::Prf)?.id)?,
+            dh: DhGroup::from_id(only(p, TransformType::Dh)?.id)?,
+        })
+    }
+}
+
+impl EspProposal {
+    /// The SA payload proposal numbered `num` with our inbound SPI.
+    pub fn to_wire(&self, num: u8, spi: u32) -> Proposal {
+        Proposal {
+            num,
+            protocol: ProtocolId::Esp,
+            spi: spi.to_be_bytes().to_vec(),
+            transforms: vec![
+                cipher_transform(self.cipher),
+                transform(TransformType::Esn, if self.esn { ESN_YES } else { ESN_NO }, None),
+            ],
+        }
+    }
+
+    fn offered_by(&self, p: &Proposal) -> bool {
+        let esn = transform(TransformType::Esn, if self.esn { ESN_YES } else { ESN_NO }, None);
+        // No ESN transform at all means "no ESN" (RFC 7296 §3.3.3 lists it
+        // as mandatory for ESP, but be lenient on what we accept).
+        let esn_ok = has(p, &esn)
+            || (!self.esn && !p.transforms.iter().any(|t| t.kind == TransformType::Esn));
+        p.protocol == ProtocolId::Esp
+            && p.spi.len() == 4
+            && has(p, &cipher_transform(self.cipher))
+            && esn_ok
+            && no_integrity(p)
+            && !p.transforms.iter().any(|t| t.kind == TransformType::Dh && t.id != 0)
+    }
+
+    /// Reads the single choice a responder returned, with its SPI.
+    pub fn from_chosen(p: &Proposal) -> Option<(EspProposal, u32)> {
+        if p.protocol != ProtocolId::Esp || !no_integrity(p) {
+            return None;
+        }
+        let spi = u32::from_be_bytes(p.spi.as_slice().try_into().ok()?);
+        let e = only(p, TransformType::Encr)?;
+        let esn = match only(p, TransformType::Esn) {
+            Some(t) if t.id == ESN_YES => true,
+            Some(t) if t.id == ESN_NO => false,
+            Some(_) => return None,
+            None => false,
+        };
+        Some((
+            EspProposal {
+                cipher: Cipher::from_transform(e.id, e.key_len)?,
+                esn,
+            },
+            spi,
+        ))
+    }
+}
+
+/// Responder side: our first configured proposal the peer offered, and the
+/// number of the peer's proposal that contained it.
+pub fn select_ike(ours: &[IkeProposal], offered: &[Proposal]) -> Option<(IkeProposal, u8)> {
+    ours.iter()
+        .find_map(|o| offered.iter().find(|p| o.offered_by(p)).map(|p| (*o, p.num)))
+}
+
+/// Responder side for ESP: our choice, the peer's proposal number and SPI.
+pub fn select_esp(ours: &[EspProposal], offered: &[Proposal]) -> Option<(EspProposal, u8, u32)> {
+    ours.iter().find_map(|o| {
+        offered.iter().find(|p| o.offered_by(p)).and_then(|p| {
+            let spi = u32::from_be_bytes(p.spi.as_slice().try_into().ok()?);
+            Some((*o, p.num, spi))
+        })
+    })
+}
+
+/// A peer's proposals in strongSwan's notation, for logs.
+pub fn describe(offered: &[Proposal]) -> String {
+    let parts: Vec<String> = offered
+        .iter()
+        .map(|p| {
+            let names: Vec<String> = p
+                .transforms
+                .iter()
+                .map(|t| match t.kind {
+                    TransformType::Encr => Cipher::from_transform(t.id, t.key_len)
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| format!("encr{}{}", t.id, t.key_len.map(|k| format!("/{k}")).unwrap_or_default())),
+                    TransformType::Prf => Prf::from_id(t.id)
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| format!("prf{}", t.id)),
+                    TransformType::Dh => DhGroup::from_id(t.id)
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| format!("dh{}", t.id)),
+                    TransformType::Integ => format!("integ{}", t.id),
+                    TransformType::Esn => if t.id == ESN_YES { "esn".into() } else { "noesn".into() },
+                    TransformType::Unknown(k) => format!("t{k}:{}", t.id),
+                })
+                .collect();
+            names.join("-")
+        })
+        .collect();
+    parts.join(", ")
+}
+
+impl fmt::Display for IkeProposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}-{}", self.cipher, self.prf, self.dh)
+    }
+}
+
+impl fmt::Display for EspProposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.cipher, if self.esn { "-esn" } else { "" })
+    }
+}
+
+/// A proposal string that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadProposal(String);
+
+impl FromStr for IkeProposal {
+    type Err = BadProposal;
+    /// strongSwan notation: `aes256gcm16-prfsha256-curve25519`.
+    fn from_str(s: &str) -> Result<Self, BadProposal> {
+        let (mut cipher, mut prf, mut dh) = (None, None, None);
+        for part in s.split('-') {
+            if let Ok(c) = part.parse::<Cipher>() {
+                cipher = Some(c);
+            } else if let Ok(p) = part.parse::<Prf>() {
+                prf = Some(p);
+            } else if let Ok(d) = part.parse::<DhGroup>() {
+                dh = Some(d);
+            } else {
+                return Err(BadProposal(format!(
+                    "{part:?} in {s:?} is not a supported algorithm: use aes128gcm16|aes256gcm16, prfsha256 (or prfsha1/prfsha384/prfsha512), curve25519|ecp256"
+                )));
+            }
+        }
+        match (cipher, prf, dh) {
+            (Some(cipher), Some(prf), Some(dh)) => Ok(IkeProposal { cipher, prf, dh }),
+            _ => Err(BadProposal(format!(
+                "{s:?} needs an encryption, a PRF and a DH group, e.g. aes256gcm16-prfsha256-curve25519"
+            ))),
+        }
+    }
+}
+
+impl FromStr for EspProposal {
+    type Err = BadProposal;
+    /// strongSwan notation: `aes256gcm16` or `aes256gcm16-esn`.
+    fn from_str(s: &str) -> Result<Self, BadProposal> {
+        let (mut cipher, mut esn) = (None, false);
+        for part in s.split('-') {
+            match part {
+                "esn" => esn = true,
+                "noesn" => esn = false,
+                p => {
+                    cipher = Some(p.parse::<Cipher>().map_err(|_| {
+                        BadProposal(format!(
+                            "{p:?} in {s:?} is not a supported ESP algorithm: use aes128gcm16 or aes256gcm16, optionally -esn"
+                        ))
+                    })?)
+                }
+            }
+        }
+        let cipher = cipher.ok_or_else(|| BadProposal(format!("{s:?} names no ESP encryption")))?;
+        Ok(EspProposal { cipher, esn })
+    }
+}
