@@ -79,15 +79,27 @@ impl Default for EndpointConfig {
 pub fn identity_from_str(s: &str) -> Identification {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return match ip {
-            IpAddr::V4(v4) => Identification { kind: IdType::Ipv4Addr, data: v4.octets().to_vec() },
-            IpAddr::V6(v6) => Identification { kind: IdType::Ipv6Addr, data: v6.octets().to_vec() },
+            IpAddr::V4(v4) => Identification {
+                kind: IdType::Ipv4Addr,
+                data: v4.octets().to_vec(),
+            },
+            IpAddr::V6(v6) => Identification {
+                kind: IdType::Ipv6Addr,
+                data: v6.octets().to_vec(),
+            },
         };
     }
     if let Some(k) = s.strip_prefix("keyid:") {
-        return Identification { kind: IdType::KeyId, data: k.as_bytes().to_vec() };
+        return Identification {
+            kind: IdType::KeyId,
+            data: k.as_bytes().to_vec(),
+        };
     }
     let fqdn = s.strip_prefix('@').unwrap_or(s);
-    Identification { kind: IdType::Fqdn, data: fqdn.as_bytes().to_vec() }
+    Identification {
+        kind: IdType::Fqdn,
+        data: fqdn.as_bytes().to_vec(),
+    }
 }
 
 /// The identity in strongSwan's notation, for logs and status.

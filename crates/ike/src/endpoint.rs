@@ -22,8 +22,8 @@ use crate::crypto::{
 use crate::event::{ChildSa, DownReason, Event, IkeSaId, Transmit};
 use crate::proposal::{self, EspProposal, IkeProposal};
 use crate::wire::{
-    emit_payloads, parse_payloads, Delete, ExchangeType, Flags, Header, Message,
-    Notify, NotifyType, Payload, PayloadType, ProtocolId, SaPayload, IKE_HEADER_LEN,
+    emit_payloads, parse_payloads, Delete, ExchangeType, Flags, Header, Message, Notify,
+    NotifyType, Payload, PayloadType, ProtocolId, SaPayload, IKE_HEADER_LEN,
 };
 
 /// Nonce length we send: at least half the PRF key size and at least 16
@@ -161,7 +161,14 @@ impl IkeSa {
         }
     }
 
-    fn header(&self, exchange: ExchangeType, response: bool, id: u32, next: PayloadType, len: usize) -> Header {
+    fn header(
+        &self,
+        exchange: ExchangeType,
+        response: bool,
+        id: u32,
+        next: PayloadType,
+        len: usize,
+    ) -> Header {
         Header {
             spi_i: self.spi_i,
             spi_r: self.spi_r,
@@ -180,7 +187,13 @@ impl IkeSa {
     }
 
     /// Builds a message whose payloads all go inside the SK payload.
-    fn seal(&mut self, exchange: ExchangeType, response: bool, id: u32, inner: &[Payload]) -> Option<Vec<u8>> {
+    fn seal(
+        &mut self,
+        exchange: ExchangeType,
+        response: bool,
+        id: u32,
+        inner: &[Payload],
+    ) -> Option<Vec<u8>> {
         let crypter = self.crypter_out.as_ref()?;
         let mut plain = Vec::new();
         let first = emit_payloads(inner, &mut plain);
@@ -316,7 +329,10 @@ fn narrow(theirs: &[TrafficSelector], ours: &[TrafficSelector]) -> Vec<TrafficSe
 }
 
 fn subset(got: &[TrafficSelector], offered: &[TrafficSelector]) -> bool {
-    !got.is_empty() && got.iter().all(|g| offered.iter().any(|o| g.is_subset_of(o)))
+    !got.is_empty()
+        && got
+            .iter()
+            .all(|g| offered.iter().any(|o| g.is_subset_of(o)))
 }
 
 impl Endpoint {
@@ -515,7 +531,10 @@ impl Endpoint {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            let established = self.sas.get(&id).is_some_and(|sa| sa.state == State::Established);
+            let established = self
+                .sas
+                .get(&id)
+                .is_some_and(|sa| sa.state == State::Established);
             if established {
                 self.request(now, id, RequestKind::DeleteIke);
             }
@@ -529,7 +548,13 @@ impl Endpoint {
 
     /// Handles one IKE datagram (without the non-ESP marker) received on
     /// `local` from `remote`.
-    pub fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+    ) {
         let msg = match Message::parse(data) {
             Ok(m) => m,
             Err(e) => {
@@ -577,7 +602,9 @@ impl Endpoint {
     pub fn handle_timeout(&mut self, now: Instant) {
         let ids: Vec<[u8; 8]> = self.sas.keys().copied().collect();
         for id in ids {
-            let Some(sa) = self.sas.get_mut(&id) else { continue };
+            let Some(sa) = self.sas.get_mut(&id) else {
+                continue;
+            };
             if sa.state == State::HalfOpen && now >= sa.created + HALF_OPEN_TIMEOUT {
                 let key = (sa.remote, sa.spi_i);
                 self.half_open.remove(&key);
@@ -593,7 +620,12 @@ impl Endpoint {
                             }
                             _ => DownReason::PeerDead,
                         };
-                        let name = self.cfg.connections.get(sa.conn).map(|c| c.name.clone()).unwrap_or_default();
+                        let name = self
+                            .cfg
+                            .connections
+                            .get(sa.conn)
+                            .map(|c| c.name.clone())
+                            .unwrap_or_default();
                         tracing::warn!(connection = %name, peer = %sa.remote, "no answer after {} retransmissions", p.tries);
                         self.remove(id, reason);
                         continue;
@@ -624,7 +656,9 @@ impl Endpoint {
 
     fn send_init(&mut self, now: Instant, id: [u8; 8]) {
         let Some(sa) = self.sas.get(&id) else { return };
-        let Some(c) = self.cfg.connections.get(sa.conn) else { return };
+        let Some(c) = self.cfg.connections.get(sa.conn) else {
+            return;
+        };
         let Some(dh) = sa.dh.as_ref() else { return };
         let mut payloads = Vec::new();
         if let Some(cookie) = &sa.cookie {
@@ -666,15 +700,26 @@ impl Endpoint {
             payloads,
         };
         let bytes = msg.emit();
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         sa.init_request = bytes.clone();
         sa.next_request_id = 1;
         self.start_request(now, id, 0, RequestKind::Init, bytes);
     }
 
-    fn start_request(&mut self, now: Instant, id: [u8; 8], msg_id: u32, kind: RequestKind, bytes: Vec<u8>) {
+    fn start_request(
+        &mut self,
+        now: Instant,
+        id: [u8; 8],
+        msg_id: u32,
+        kind: RequestKind,
+        bytes: Vec<u8>,
+    ) {
         let timeout = self.cfg.retransmit_timeout;
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         self.transmits.push_back(Transmit {
             local: sa.local,
             remote: sa.remote,
@@ -693,7 +738,9 @@ impl Endpoint {
     /// Sends (or queues behind the outstanding one: window size 1, §2.3) an
     /// encrypted request.
     fn request(&mut self, now: Instant, id: [u8; 8], kind: RequestKind) {
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         if sa.pending.is_some() {
             if !sa.queued.contains(&kind) {
                 sa.queued.push_back(kind);
@@ -727,8 +774,12 @@ impl Endpoint {
     }
 
     fn respond(&mut self, id: [u8; 8], exchange: ExchangeType, msg_id: u32, payloads: &[Payload]) {
-        let Some(sa) = self.sas.get_mut(&id) else { return };
-        let Some(bytes) = sa.seal(exchange, true, msg_id, payloads) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        let Some(bytes) = sa.seal(exchange, true, msg_id, payloads) else {
+            return;
+        };
         sa.last_response = Some((msg_id, bytes.clone()));
         sa.peer_next_id = msg_id.wrapping_add(1);
         self.transmits.push_back(Transmit {
@@ -740,7 +791,13 @@ impl Endpoint {
 
     /// An unencrypted IKE_SA_INIT response that creates no state (errors
     /// and COOKIE demands, §2.6, §1.2).
-    fn respond_stateless(&mut self, local: SocketAddr, remote: SocketAddr, req: &Header, payload: Payload) {
+    fn respond_stateless(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        req: &Header,
+        payload: Payload,
+    ) {
         let msg = Message {
             header: Header {
                 spi_i: req.spi_i,
@@ -768,7 +825,14 @@ impl Endpoint {
 
     // ---- responder -------------------------------------------------------
 
-    fn on_init_request(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8], msg: &Message) {
+    fn on_init_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+        msg: &Message,
+    ) {
         let h = msg.header;
         // A retransmission of a request we already answered (§2.1).
         if let Some(spi_r) = self.half_open.get(&(remote, h.spi_i)).copied() {
@@ -783,7 +847,12 @@ impl Endpoint {
             }
             return;
         }
-        let Some(conn) = self.cfg.connections.iter().position(|c| c.remote_addr == remote.ip()) else {
+        let Some(conn) = self
+            .cfg
+            .connections
+            .iter()
+            .position(|c| c.remote_addr == remote.ip())
+        else {
             tracing::debug!(peer = %remote, "IKE_SA_INIT from an address no connection names");
             self.counters.unknown_peer += 1;
             return;
@@ -810,11 +879,25 @@ impl Endpoint {
         // §2.6: past the threshold of half-open SAs, demand a cookie.
         let half_open = self.half_open.len();
         if half_open >= self.cfg.cookie_threshold {
-            let expected = find_notify(&msg.payloads, NotifyType::Cookie)
-                .is_some_and(|n| verify_cookie(&self.cookie_secret, COOKIE_VERSION, ni, remote.ip(), &h.spi_i, &n.data));
+            let expected = find_notify(&msg.payloads, NotifyType::Cookie).is_some_and(|n| {
+                verify_cookie(
+                    &self.cookie_secret,
+                    COOKIE_VERSION,
+                    ni,
+                    remote.ip(),
+                    &h.spi_i,
+                    &n.data,
+                )
+            });
             if !expected {
                 self.counters.cookies_sent += 1;
-                let c = cookie(&self.cookie_secret, COOKIE_VERSION, ni, remote.ip(), &h.spi_i);
+                let c = cookie(
+                    &self.cookie_secret,
+                    COOKIE_VERSION,
+                    ni,
+                    remote.ip(),
+                    &h.spi_i,
+                );
                 self.respond_stateless(local, remote, &h, notify(NotifyType::Cookie, c));
                 return;
             }
@@ -829,7 +912,12 @@ impl Endpoint {
                 proposal::describe(&sa_prop.proposals),
                 ours.join(", ")
             );
-            self.respond_stateless(local, remote, &h, notify(NotifyType::NoProposalChosen, vec![]));
+            self.respond_stateless(
+                local,
+                remote,
+                &h,
+                notify(NotifyType::NoProposalChosen, vec![]),
+            );
             return;
         };
         if group != chosen.dh.id() {
@@ -838,7 +926,10 @@ impl Endpoint {
                 local,
                 remote,
                 &h,
-                notify(NotifyType::InvalidKePayload, chosen.dh.id().to_be_bytes().to_vec()),
+                notify(
+                    NotifyType::InvalidKePayload,
+                    chosen.dh.id().to_be_bytes().to_vec(),
+                ),
             );
             return;
         }
@@ -850,7 +941,16 @@ impl Endpoint {
         };
         let spi_r = self.random_spi8();
         let nr = self.nonce();
-        let keys = IkeKeys::derive(chosen.prf, chosen.cipher, 0, ni, &nr, &g_ir, &h.spi_i, &spi_r);
+        let keys = IkeKeys::derive(
+            chosen.prf,
+            chosen.cipher,
+            0,
+            ni,
+            &nr,
+            &g_ir,
+            &h.spi_i,
+            &spi_r,
+        );
         let (Ok(c_out), Ok(c_in)) = (
             SkCrypter::new(chosen.cipher, &keys.sk_er),
             SkCrypter::new(chosen.cipher, &keys.sk_ei),
@@ -931,8 +1031,18 @@ impl Endpoint {
         self.sas.insert(spi_r, sa);
     }
 
-    fn on_request(&mut self, now: Instant, id: [u8; 8], local: SocketAddr, remote: SocketAddr, data: &[u8], msg: &Message) {
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+    fn on_request(
+        &mut self,
+        now: Instant,
+        id: [u8; 8],
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+        msg: &Message,
+    ) {
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         let mid = msg.header.message_id;
         if let Some((last, bytes)) = &sa.last_response {
             if mid == *last {
@@ -962,14 +1072,21 @@ impl Endpoint {
         sa.local = local;
         sa.remote = remote;
         match (msg.header.exchange, sa.state) {
-            (ExchangeType::IkeAuth, State::HalfOpen) => self.on_auth_request(now, id, mid, &payloads),
+            (ExchangeType::IkeAuth, State::HalfOpen) => {
+                self.on_auth_request(now, id, mid, &payloads)
+            }
             (ExchangeType::Informational, State::Established | State::Deleting) => {
                 self.on_informational_request(id, mid, &payloads)
             }
             (ExchangeType::CreateChildSa, State::Established) => {
                 // Rekeying and extra CHILD SAs come with the next step; say
                 // so in the protocol's words (§1.3).
-                self.respond(id, ExchangeType::CreateChildSa, mid, &[notify(NotifyType::NoAdditionalSas, vec![])]);
+                self.respond(
+                    id,
+                    ExchangeType::CreateChildSa,
+                    mid,
+                    &[notify(NotifyType::NoAdditionalSas, vec![])],
+                );
             }
             _ => {
                 self.counters.bad_message_id += 1;
@@ -993,8 +1110,16 @@ impl Endpoint {
             }
         }
         let (Some(idi), Some((method, auth_data))) = (idi, auth) else {
-            self.respond(id, ExchangeType::IkeAuth, mid, &[notify(NotifyType::InvalidSyntax, vec![])]);
-            self.remove(id, DownReason::Failed("IKE_AUTH without IDi or AUTH".into()));
+            self.respond(
+                id,
+                ExchangeType::IkeAuth,
+                mid,
+                &[notify(NotifyType::InvalidSyntax, vec![])],
+            );
+            self.remove(
+                id,
+                DownReason::Failed("IKE_AUTH without IDi or AUTH".into()),
+            );
             return;
         };
         let (prf, sk_pi, sk_pr) = match (sa.proposal, sa.keys.as_ref()) {
@@ -1003,7 +1128,15 @@ impl Endpoint {
         };
         let id_ok = *idi == c.remote_id;
         let auth_ok = method == AUTH_PSK
-            && verify_psk_auth(prf, &c.psk, &sa.init_request, &sa.nr, &sk_pi, &idi.body(), auth_data);
+            && verify_psk_auth(
+                prf,
+                &c.psk,
+                &sa.init_request,
+                &sa.nr,
+                &sk_pi,
+                &idi.body(),
+                auth_data,
+            );
         if !id_ok || !auth_ok {
             let why = if !id_ok {
                 format!(
@@ -1018,11 +1151,23 @@ impl Endpoint {
             };
             tracing::warn!(connection = %c.name, peer = %sa.remote, "AUTHENTICATION_FAILED: {why}");
             self.counters.auth_failures += 1;
-            self.respond(id, ExchangeType::IkeAuth, mid, &[notify(NotifyType::AuthenticationFailed, vec![])]);
+            self.respond(
+                id,
+                ExchangeType::IkeAuth,
+                mid,
+                &[notify(NotifyType::AuthenticationFailed, vec![])],
+            );
             self.remove(id, DownReason::AuthenticationFailed(why));
             return;
         }
-        let my_auth = psk_auth(prf, &c.psk, &sa.init_response, &sa.ni, &sk_pr, &c.local_id.body());
+        let my_auth = psk_auth(
+            prf,
+            &c.psk,
+            &sa.init_response,
+            &sa.ni,
+            &sk_pr,
+            &c.local_id.body(),
+        );
         let mut out = vec![
             Payload::IdR(c.local_id.clone()),
             Payload::Auth {
@@ -1032,45 +1177,50 @@ impl Endpoint {
         ];
         // The IKE SA is up whatever happens to the CHILD SA (§1.2).
         let child = match (esp, tsi, tsr) {
-            (Some(esp), Some(tsi), Some(tsr)) => match proposal::select_esp(&c.esp_proposals, &esp.proposals) {
-                None => {
-                    let ours: Vec<String> = c.esp_proposals.iter().map(ToString::to_string).collect();
-                    tracing::warn!(
-                        connection = %c.name,
-                        "NO_PROPOSAL_CHOSEN for the CHILD SA: the peer offered [{}], we accept [{}]",
-                        proposal::describe(&esp.proposals),
-                        ours.join(", ")
-                    );
-                    out.push(notify(NotifyType::NoProposalChosen, vec![]));
-                    None
-                }
-                Some((chosen, num, peer_spi)) => {
-                    // TSi is the initiator's side: our remote.
-                    let n_i = narrow(tsi, &c.remote_ts);
-                    let n_r = narrow(tsr, &c.local_ts);
-                    if n_i.is_empty() || n_r.is_empty() {
+            (Some(esp), Some(tsi), Some(tsr)) => {
+                match proposal::select_esp(&c.esp_proposals, &esp.proposals) {
+                    None => {
+                        let ours: Vec<String> =
+                            c.esp_proposals.iter().map(ToString::to_string).collect();
                         tracing::warn!(
                             connection = %c.name,
-                            "TS_UNACCEPTABLE: the peer proposed TSi {:?} TSr {:?}; we allow remote {:?} local {:?}",
-                            tsi, tsr, c.remote_ts, c.local_ts
+                            "NO_PROPOSAL_CHOSEN for the CHILD SA: the peer offered [{}], we accept [{}]",
+                            proposal::describe(&esp.proposals),
+                            ours.join(", ")
                         );
-                        out.push(notify(NotifyType::TsUnacceptable, vec![]));
+                        out.push(notify(NotifyType::NoProposalChosen, vec![]));
                         None
-                    } else {
-                        let spi = self.random_child_spi();
-                        out.push(Payload::Sa(SaPayload {
-                            proposals: vec![chosen.to_wire(num, spi)],
-                        }));
-                        out.push(Payload::TsI(n_i.clone()));
-                        out.push(Payload::TsR(n_r.clone()));
-                        Some((chosen, spi, peer_spi, n_r, n_i))
+                    }
+                    Some((chosen, num, peer_spi)) => {
+                        // TSi is the initiator's side: our remote.
+                        let n_i = narrow(tsi, &c.remote_ts);
+                        let n_r = narrow(tsr, &c.local_ts);
+                        if n_i.is_empty() || n_r.is_empty() {
+                            tracing::warn!(
+                                connection = %c.name,
+                                "TS_UNACCEPTABLE: the peer proposed TSi {:?} TSr {:?}; we allow remote {:?} local {:?}",
+                                tsi, tsr, c.remote_ts, c.local_ts
+                            );
+                            out.push(notify(NotifyType::TsUnacceptable, vec![]));
+                            None
+                        } else {
+                            let spi = self.random_child_spi();
+                            out.push(Payload::Sa(SaPayload {
+                                proposals: vec![chosen.to_wire(num, spi)],
+                            }));
+                            out.push(Payload::TsI(n_i.clone()));
+                            out.push(Payload::TsR(n_r.clone()));
+                            Some((chosen, spi, peer_spi, n_r, n_i))
+                        }
                     }
                 }
-            },
+            }
             _ => None,
         };
         self.respond(id, ExchangeType::IkeAuth, mid, &out);
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         sa.state = State::Established;
         sa.established = Some(now);
         let key = (sa.remote, sa.spi_i);
@@ -1102,8 +1252,12 @@ impl Endpoint {
         remote_ts: Vec<TrafficSelector>,
         g_ir: Option<&[u8]>,
     ) {
-        let Some(sa) = self.sas.get_mut(&id) else { return };
-        let (Some(p), Some(keys)) = (sa.proposal, sa.keys.as_ref()) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        let (Some(p), Some(keys)) = (sa.proposal, sa.keys.as_ref()) else {
+            return;
+        };
         let klen = chosen.cipher.key_len();
         // §2.17: initiator-to-responder key first, then the other way.
         let keymat = child_keymat(p.prf, &keys.sk_d, g_ir, &sa.ni, &sa.nr, 2 * klen);
@@ -1154,9 +1308,12 @@ impl Endpoint {
                         let Some(sa) = self.sas.get(&id) else { return };
                         let mut ours = Vec::new();
                         for spi in &d.spis {
-                            let Ok(b) = <[u8; 4]>::try_from(spi.as_slice()) else { continue };
+                            let Ok(b) = <[u8; 4]>::try_from(spi.as_slice()) else {
+                                continue;
+                            };
                             let out_spi = u32::from_be_bytes(b);
-                            if let Some(c) = sa.children.iter().find(|c| c.outbound_spi == out_spi) {
+                            if let Some(c) = sa.children.iter().find(|c| c.outbound_spi == out_spi)
+                            {
                                 ours.push(c.inbound_spi.to_be_bytes().to_vec());
                                 gone.push((c.inbound_spi, c.outbound_spi));
                             }
@@ -1178,7 +1335,9 @@ impl Endpoint {
             return;
         }
         self.respond(id, ExchangeType::Informational, mid, &reply);
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         let conn = sa.conn;
         for (i, o) in gone {
             sa.children.retain(|c| c.inbound_spi != i);
@@ -1192,8 +1351,18 @@ impl Endpoint {
 
     // ---- initiator -------------------------------------------------------
 
-    fn on_response(&mut self, now: Instant, id: [u8; 8], local: SocketAddr, remote: SocketAddr, data: &[u8], msg: &Message) {
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+    fn on_response(
+        &mut self,
+        now: Instant,
+        id: [u8; 8],
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+        msg: &Message,
+    ) {
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         let Some(pending) = sa.pending.as_ref() else {
             return;
         };
@@ -1229,7 +1398,9 @@ impl Endpoint {
     }
 
     fn on_init_response(&mut self, now: Instant, id: [u8; 8], data: &[u8], msg: &Message) {
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         let c = self.cfg.connections[sa.conn].clone();
         if let Some(n) = find_notify(&msg.payloads, NotifyType::Cookie) {
             // §2.6: send the request again with the cookie first.
@@ -1245,13 +1416,21 @@ impl Endpoint {
                 .and_then(DhGroup::from_id)
                 .filter(|g| c.ike_proposals.iter().any(|p| p.dh == *g));
             let Some(group) = group else {
-                self.remove(id, DownReason::NoProposalChosen("the peer wants a DH group we do not offer".into()));
+                self.remove(
+                    id,
+                    DownReason::NoProposalChosen(
+                        "the peer wants a DH group we do not offer".into(),
+                    ),
+                );
                 return;
             };
             if sa.dh.as_ref().is_some_and(|d| d.group() == group) {
                 // Asked for the group we already used: a confused or
                 // malicious peer; do not loop.
-                self.remove(id, DownReason::Failed("INVALID_KE_PAYLOAD for the group we sent".into()));
+                self.remove(
+                    id,
+                    DownReason::Failed("INVALID_KE_PAYLOAD for the group we sent".into()),
+                );
                 return;
             }
             tracing::info!(connection = %c.name, %group, "the peer asks for another DH group; retrying");
@@ -1264,7 +1443,10 @@ impl Endpoint {
             let ours: Vec<String> = c.ike_proposals.iter().map(ToString::to_string).collect();
             let reason = if err == NotifyType::NoProposalChosen {
                 tracing::warn!(connection = %c.name, "the peer chose none of our IKE proposals [{}]", ours.join(", "));
-                DownReason::NoProposalChosen(format!("the peer accepts none of [{}]", ours.join(", ")))
+                DownReason::NoProposalChosen(format!(
+                    "the peer accepts none of [{}]",
+                    ours.join(", ")
+                ))
             } else {
                 DownReason::Failed(format!("the peer answered IKE_SA_INIT with {err:?}"))
             };
@@ -1274,7 +1456,9 @@ impl Endpoint {
         let (mut chosen, mut ke, mut nr) = (None, None, None);
         for p in &msg.payloads {
             match p {
-                Payload::Sa(s) if s.proposals.len() == 1 => chosen = s.proposals.first().and_then(IkeProposal::from_chosen),
+                Payload::Sa(s) if s.proposals.len() == 1 => {
+                    chosen = s.proposals.first().and_then(IkeProposal::from_chosen)
+                }
                 Payload::Ke { group, data } => ke = Some((*group, data.clone())),
                 Payload::Nonce(n) => nr = Some(n.clone()),
                 _ => {}
@@ -1285,16 +1469,35 @@ impl Endpoint {
             return;
         };
         let Some(dh) = sa.dh.as_ref() else { return };
-        if !c.ike_proposals.contains(&chosen) || chosen.dh.id() != group || dh.group() != chosen.dh || !(16..=256).contains(&nr.len()) {
-            self.remove(id, DownReason::Failed("the peer chose a proposal we did not offer".into()));
+        if !c.ike_proposals.contains(&chosen)
+            || chosen.dh.id() != group
+            || dh.group() != chosen.dh
+            || !(16..=256).contains(&nr.len())
+        {
+            self.remove(
+                id,
+                DownReason::Failed("the peer chose a proposal we did not offer".into()),
+            );
             return;
         }
         let Ok(g_ir) = dh.agree(&ke_data) else {
-            self.remove(id, DownReason::Failed("the peer's key exchange value is invalid".into()));
+            self.remove(
+                id,
+                DownReason::Failed("the peer's key exchange value is invalid".into()),
+            );
             return;
         };
         let spi_r = msg.header.spi_r;
-        let keys = IkeKeys::derive(chosen.prf, chosen.cipher, 0, &sa.ni, &nr, &g_ir, &sa.spi_i, &spi_r);
+        let keys = IkeKeys::derive(
+            chosen.prf,
+            chosen.cipher,
+            0,
+            &sa.ni,
+            &nr,
+            &g_ir,
+            &sa.spi_i,
+            &spi_r,
+        );
         let (Ok(c_out), Ok(c_in)) = (
             SkCrypter::new(chosen.cipher, &keys.sk_ei),
             SkCrypter::new(chosen.cipher, &keys.sk_er),
@@ -1313,7 +1516,10 @@ impl Endpoint {
         sa.crypter_out = Some(c_out);
         sa.crypter_in = Some(c_in);
         sa.dh = None;
-        sa.init_response = data.get(..msg.header.length as usize).unwrap_or(data).to_vec();
+        sa.init_response = data
+            .get(..msg.header.length as usize)
+            .unwrap_or(data)
+            .to_vec();
         sa.pending = None;
         sa.last_heard = now;
         if sa.nat {
@@ -1323,8 +1529,19 @@ impl Endpoint {
         }
         sa.state = State::AuthSent;
         // IKE_AUTH request.
-        let sk_pi = sa.keys.as_ref().map(|k| k.sk_pi.clone()).unwrap_or_default();
-        let auth = psk_auth(chosen.prf, &c.psk, &sa.init_request, &sa.nr, &sk_pi, &c.local_id.body());
+        let sk_pi = sa
+            .keys
+            .as_ref()
+            .map(|k| k.sk_pi.clone())
+            .unwrap_or_default();
+        let auth = psk_auth(
+            chosen.prf,
+            &c.psk,
+            &sa.init_request,
+            &sa.nr,
+            &sk_pi,
+            &c.local_id.body(),
+        );
         let payloads = vec![
             Payload::IdI(c.local_id.clone()),
             notify(NotifyType::InitialContact, vec![]),
@@ -1345,7 +1562,9 @@ impl Endpoint {
             Payload::TsR(c.remote_ts.clone()),
         ];
         let mid = sa.next_request_id;
-        let Some(bytes) = sa.seal(ExchangeType::IkeAuth, false, mid, &payloads) else { return };
+        let Some(bytes) = sa.seal(ExchangeType::IkeAuth, false, mid, &payloads) else {
+            return;
+        };
         sa.next_request_id += 1;
         self.start_request(now, id, mid, RequestKind::Auth, bytes);
     }
@@ -1377,13 +1596,27 @@ impl Endpoint {
             self.remove(id, DownReason::Failed(format!("IKE_AUTH failed: {err:?}")));
             return;
         };
-        let (Some(p), Some(keys)) = (sa.proposal, sa.keys.as_ref()) else { return };
+        let (Some(p), Some(keys)) = (sa.proposal, sa.keys.as_ref()) else {
+            return;
+        };
         let ok = *idr == c.remote_id
             && method == AUTH_PSK
-            && verify_psk_auth(p.prf, &c.psk, &sa.init_response, &sa.ni, &keys.sk_pr, &idr.body(), auth_data);
+            && verify_psk_auth(
+                p.prf,
+                &c.psk,
+                &sa.init_response,
+                &sa.ni,
+                &keys.sk_pr,
+                &idr.body(),
+                auth_data,
+            );
         if !ok {
             let why = if *idr != c.remote_id {
-                format!("the responder is {}, not the expected {}", identity_to_string(idr), identity_to_string(&c.remote_id))
+                format!(
+                    "the responder is {}, not the expected {}",
+                    identity_to_string(idr),
+                    identity_to_string(&c.remote_id)
+                )
             } else {
                 "the responder's AUTH does not verify: the pre-shared keys differ".to_owned()
             };
@@ -1404,7 +1637,9 @@ impl Endpoint {
         };
         let offered = sa.offered_child_spi;
         let peer = sa.remote;
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         sa.state = State::Established;
         sa.established = Some(now);
         tracing::info!(connection = %c.name, %peer, proposal = %p, "IKE SA established (initiator)");
@@ -1427,7 +1662,9 @@ impl Endpoint {
 
     /// Forgets an IKE SA, reporting its CHILD SAs and itself down.
     fn remove(&mut self, id: [u8; 8], reason: DownReason) {
-        let Some(sa) = self.sas.remove(&id) else { return };
+        let Some(sa) = self.sas.remove(&id) else {
+            return;
+        };
         self.half_open.remove(&(sa.remote, sa.spi_i));
         for c in &sa.children {
             self.events.push_back(Event::ChildDown {

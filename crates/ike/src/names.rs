@@ -38,7 +38,11 @@ fn lookup<T: Copy>(table: &[(&str, T)], s: &str) -> Result<T, UnknownName> {
 }
 
 fn name<T: PartialEq>(table: &[(&'static str, T)], v: &T) -> &'static str {
-    table.iter().find(|(_, x)| x == v).map(|(n, _)| *n).unwrap_or("?")
+    table
+        .iter()
+        .find(|(_, x)| x == v)
+        .map(|(n, _)| *n)
+        .unwrap_or("?")
 }
 
 impl FromStr for Cipher {

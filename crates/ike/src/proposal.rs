@@ -47,7 +47,7 @@ fn has(p: &Proposal, t: &Transform) -> bool {
         .any(|x| x.kind == t.kind && x.id == t.id && x.key_len == t.key_len)
 }
 
-fn only<'a>(p: &'a Proposal, kind: TransformType) -> Option<&'a Transform> {
+fn only(p: &Proposal, kind: TransformType) -> Option<&Transform> {
     let mut it = p.transforms.iter().filter(|t| t.kind == kind);
     let first = it.next()?;
     it.next().is_none().then_some(first)
@@ -107,13 +107,21 @@ impl EspProposal {
             spi: spi.to_be_bytes().to_vec(),
             transforms: vec![
                 cipher_transform(self.cipher),
-                transform(TransformType::Esn, if self.esn { ESN_YES } else { ESN_NO }, None),
+                transform(
+                    TransformType::Esn,
+                    if self.esn { ESN_YES } else { ESN_NO },
+                    None,
+                ),
             ],
         }
     }
 
     fn offered_by(&self, p: &Proposal) -> bool {
-        let esn = transform(TransformType::Esn, if self.esn { ESN_YES } else { ESN_NO }, None);
+        let esn = transform(
+            TransformType::Esn,
+            if self.esn { ESN_YES } else { ESN_NO },
+            None,
+        );
         // No ESN transform at all means "no ESN" (RFC 7296 §3.3.3 lists it
         // as mandatory for ESP, but be lenient on what we accept).
         let esn_ok = has(p, &esn)
@@ -123,7 +131,10 @@ impl EspProposal {
             && has(p, &cipher_transform(self.cipher))
             && esn_ok
             && no_integrity(p)
-            && !p.transforms.iter().any(|t| t.kind == TransformType::Dh && t.id != 0)
+            && !p
+                .transforms
+                .iter()
+                .any(|t| t.kind == TransformType::Dh && t.id != 0)
     }
 
     /// Reads the single choice a responder returned, with its SPI.
@@ -152,8 +163,12 @@ impl EspProposal {
 /// Responder side: our first configured proposal the peer offered, and the
 /// number of the peer's proposal that contained it.
 pub fn select_ike(ours: &[IkeProposal], offered: &[Proposal]) -> Option<(IkeProposal, u8)> {
-    ours.iter()
-        .find_map(|o| offered.iter().find(|p| o.offered_by(p)).map(|p| (*o, p.num)))
+    ours.iter().find_map(|o| {
+        offered
+            .iter()
+            .find(|p| o.offered_by(p))
+            .map(|p| (*o, p.num))
+    })
 }
 
 /// Responder side for ESP: our choice, the peer's proposal number and SPI.
@@ -177,7 +192,13 @@ pub fn describe(offered: &[Proposal]) -> String {
                 .map(|t| match t.kind {
                     TransformType::Encr => Cipher::from_transform(t.id, t.key_len)
                         .map(|c| c.to_string())
-                        .unwrap_or_else(|| format!("encr{}{}", t.id, t.key_len.map(|k| format!("/{k}")).unwrap_or_default())),
+                        .unwrap_or_else(|| {
+                            format!(
+                                "encr{}{}",
+                                t.id,
+                                t.key_len.map(|k| format!("/{k}")).unwrap_or_default()
+                            )
+                        }),
                     TransformType::Prf => Prf::from_id(t.id)
                         .map(|p| p.to_string())
                         .unwrap_or_else(|| format!("prf{}", t.id)),
@@ -185,7 +206,13 @@ pub fn describe(offered: &[Proposal]) -> String {
                         .map(|d| d.to_string())
                         .unwrap_or_else(|| format!("dh{}", t.id)),
                     TransformType::Integ => format!("integ{}", t.id),
-                    TransformType::Esn => if t.id == ESN_YES { "esn".into() } else { "noesn".into() },
+                    TransformType::Esn => {
+                        if t.id == ESN_YES {
+                            "esn".into()
+                        } else {
+                            "noesn".into()
+                        }
+                    }
                     TransformType::Unknown(k) => format!("t{k}:{}", t.id),
                 })
                 .collect();

@@ -64,10 +64,27 @@ fn wrong_psk_fails_on_both_sides_without_child_sas() {
     p.run(Duration::from_secs(5));
     assert!(child_ups(&p.a_events).is_empty());
     assert!(child_ups(&p.b_events).is_empty());
-    assert!(matches!(downs(&p.b_events)[..], [DownReason::AuthenticationFailed(_)]), "{:?}", p.b_events);
-    assert!(matches!(downs(&p.a_events)[..], [DownReason::AuthenticationFailed(_)]), "{:?}", p.a_events);
+    assert!(
+        matches!(
+            downs(&p.b_events)[..],
+            [DownReason::AuthenticationFailed(_)]
+        ),
+        "{:?}",
+        p.b_events
+    );
+    assert!(
+        matches!(
+            downs(&p.a_events)[..],
+            [DownReason::AuthenticationFailed(_)]
+        ),
+        "{:?}",
+        p.a_events
+    );
     assert_eq!(p.b.counters().auth_failures, 1);
-    assert!(p.a.status(p.now).is_empty() && p.b.status(p.now).is_empty(), "no SA kept");
+    assert!(
+        p.a.status(p.now).is_empty() && p.b.status(p.now).is_empty(),
+        "no SA kept"
+    );
 }
 
 #[test]
@@ -78,7 +95,9 @@ fn wrong_identity_is_an_authentication_failure() {
     p.initiate();
     p.run(Duration::from_secs(5));
     let d = downs(&p.b_events);
-    let [DownReason::AuthenticationFailed(why)] = &d[..] else { panic!("{:?}", p.b_events) };
+    let [DownReason::AuthenticationFailed(why)] = &d[..] else {
+        panic!("{:?}", p.b_events)
+    };
     assert!(why.contains("someone-else.example"), "{why}");
 }
 
@@ -91,7 +110,11 @@ fn no_common_ike_proposal_is_reported() {
     let mut p = Pair::new(a, b);
     p.initiate();
     p.run(Duration::from_secs(5));
-    assert!(matches!(downs(&p.a_events)[..], [DownReason::NoProposalChosen(_)]), "{:?}", p.a_events);
+    assert!(
+        matches!(downs(&p.a_events)[..], [DownReason::NoProposalChosen(_)]),
+        "{:?}",
+        p.a_events
+    );
     assert!(p.b.status(p.now).is_empty(), "the responder kept no state");
 }
 
@@ -115,20 +138,32 @@ fn invalid_ke_payload_is_answered_by_retrying_with_the_group_asked_for() {
         "aes256gcm16-prfsha256-ecp256".parse().unwrap(),
     ];
     let mut b = b_conn();
-    b.ike_proposals = vec!["aes256gcm16-prfsha256-ecp256".parse::<IkeProposal>().unwrap()];
+    b.ike_proposals = vec!["aes256gcm16-prfsha256-ecp256"
+        .parse::<IkeProposal>()
+        .unwrap()];
     let mut p = Pair::new(a, b);
     p.initiate();
     p.run(Duration::from_secs(5));
     assert_matching_children(&p);
     let st = p.a.status(p.now);
-    assert_eq!(st[0].proposal.unwrap().to_string(), "aes256gcm16-prfsha256-ecp256");
+    assert_eq!(
+        st[0].proposal.unwrap().to_string(),
+        "aes256gcm16-prfsha256-ecp256"
+    );
 }
 
 #[test]
 fn a_responder_under_load_demands_a_cookie_and_the_initiator_honours_it() {
     let mut p = Pair::with(
-        EndpointConfig { connections: vec![a_conn()], ..Default::default() },
-        EndpointConfig { connections: vec![b_conn()], cookie_threshold: 0, ..Default::default() },
+        EndpointConfig {
+            connections: vec![a_conn()],
+            ..Default::default()
+        },
+        EndpointConfig {
+            connections: vec![b_conn()],
+            cookie_threshold: 0,
+            ..Default::default()
+        },
     );
     p.initiate();
     p.run(Duration::from_secs(5));
@@ -138,7 +173,13 @@ fn a_responder_under_load_demands_a_cookie_and_the_initiator_honours_it() {
 
 #[test]
 fn selectors_are_narrowed_to_what_the_responder_allows() {
-    let a = conn(A_ADDR, B_ADDR, "10.0.0.0/8", "192.168.0.0/16", "a shared secret");
+    let a = conn(
+        A_ADDR,
+        B_ADDR,
+        "10.0.0.0/8",
+        "192.168.0.0/16",
+        "a shared secret",
+    );
     let mut p = Pair::new(a, b_conn());
     p.initiate();
     p.run(Duration::from_secs(5));
@@ -150,7 +191,13 @@ fn selectors_are_narrowed_to_what_the_responder_allows() {
 
 #[test]
 fn disjoint_selectors_are_ts_unacceptable() {
-    let a = conn(A_ADDR, B_ADDR, "10.9.0.0/16", "192.168.4.0/24", "a shared secret");
+    let a = conn(
+        A_ADDR,
+        B_ADDR,
+        "10.9.0.0/16",
+        "192.168.4.0/24",
+        "a shared secret",
+    );
     let mut p = Pair::new(a, b_conn());
     p.initiate();
     p.run(Duration::from_secs(5));
@@ -170,7 +217,11 @@ fn lost_requests_and_responses_are_retransmitted() {
     p.initiate();
     p.run(Duration::from_secs(10));
     assert_matching_children(&p);
-    assert_eq!(ike_ups(&p.b_events), 1, "a retransmitted IKE_AUTH is answered from the cache, not twice");
+    assert_eq!(
+        ike_ups(&p.b_events),
+        1,
+        "a retransmitted IKE_AUTH is answered from the cache, not twice"
+    );
 }
 
 #[test]
@@ -192,7 +243,11 @@ fn an_unanswering_peer_fails_the_handshake_after_backoff() {
     let start = p.now;
     p.initiate();
     p.run(Duration::from_secs(120));
-    assert!(matches!(downs(&p.a_events)[..], [DownReason::Failed(_)]), "{:?}", p.a_events);
+    assert!(
+        matches!(downs(&p.a_events)[..], [DownReason::Failed(_)]),
+        "{:?}",
+        p.a_events
+    );
     // 1 + 2 + 4 + 8 + 16 + 32 s of exponential backoff (5 retransmissions).
     assert!(p.now.duration_since(start) >= Duration::from_secs(63));
 }
@@ -211,8 +266,15 @@ fn dead_peer_detection_notices_a_silent_peer() {
     // Then it goes silent.
     p.fate = Box::new(|from_a, _| if from_a { Fate::Drop } else { Fate::Deliver });
     p.run(Duration::from_secs(120));
-    assert!(matches!(downs(&p.a_events)[..], [DownReason::PeerDead]), "{:?}", p.a_events);
-    assert!(p.a_events.iter().any(|e| matches!(e, Event::ChildDown { .. })));
+    assert!(
+        matches!(downs(&p.a_events)[..], [DownReason::PeerDead]),
+        "{:?}",
+        p.a_events
+    );
+    assert!(p
+        .a_events
+        .iter()
+        .any(|e| matches!(e, Event::ChildDown { .. })));
 }
 
 #[test]
@@ -224,8 +286,15 @@ fn a_delete_tears_down_both_sides() {
     p.a.delete(now, 0);
     p.run(Duration::from_secs(5));
     assert!(matches!(downs(&p.a_events)[..], [DownReason::Deleted]));
-    assert!(matches!(downs(&p.b_events)[..], [DownReason::DeletedByPeer]), "{:?}", p.b_events);
-    assert!(p.b_events.iter().any(|e| matches!(e, Event::ChildDown { .. })));
+    assert!(
+        matches!(downs(&p.b_events)[..], [DownReason::DeletedByPeer]),
+        "{:?}",
+        p.b_events
+    );
+    assert!(p
+        .b_events
+        .iter()
+        .any(|e| matches!(e, Event::ChildDown { .. })));
     assert!(p.b.status(p.now).is_empty());
 }
 

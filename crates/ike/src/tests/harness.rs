@@ -25,7 +25,9 @@ pub fn conn(me: &str, peer: &str, local: &str, remote: &str, psk: &str) -> Conne
         local_id: identity_from_str(&me_ip.ip().to_string()),
         remote_id: identity_from_str(&peer_ip.ip().to_string()),
         psk: Zeroizing::new(psk.as_bytes().to_vec()),
-        ike_proposals: vec!["aes256gcm16-prfsha256-curve25519".parse::<IkeProposal>().unwrap()],
+        ike_proposals: vec!["aes256gcm16-prfsha256-curve25519"
+            .parse::<IkeProposal>()
+            .unwrap()],
         esp_proposals: vec!["aes256gcm16".parse::<EspProposal>().unwrap()],
         local_ts: vec![local.parse().unwrap()],
         remote_ts: vec![remote.parse().unwrap()],
@@ -35,11 +37,23 @@ pub fn conn(me: &str, peer: &str, local: &str, remote: &str, psk: &str) -> Conne
 }
 
 pub fn a_conn() -> ConnectionConfig {
-    conn(A_ADDR, B_ADDR, "10.1.1.0/24", "192.168.4.0/24", "a shared secret")
+    conn(
+        A_ADDR,
+        B_ADDR,
+        "10.1.1.0/24",
+        "192.168.4.0/24",
+        "a shared secret",
+    )
 }
 
 pub fn b_conn() -> ConnectionConfig {
-    conn(B_ADDR, A_ADDR, "192.168.4.0/24", "10.1.1.0/24", "a shared secret")
+    conn(
+        B_ADDR,
+        A_ADDR,
+        "192.168.4.0/24",
+        "10.1.1.0/24",
+        "a shared secret",
+    )
 }
 
 /// What happens to each datagram in flight.
@@ -70,14 +84,23 @@ pub struct Pair {
 impl Pair {
     pub fn new(a: ConnectionConfig, b: ConnectionConfig) -> Self {
         Self::with(
-            EndpointConfig { connections: vec![a], ..Default::default() },
-            EndpointConfig { connections: vec![b], ..Default::default() },
+            EndpointConfig {
+                connections: vec![a],
+                ..Default::default()
+            },
+            EndpointConfig {
+                connections: vec![b],
+                ..Default::default()
+            },
         )
     }
 
     pub fn with(a: EndpointConfig, b: EndpointConfig) -> Self {
+        // The virtual clock needs an origin; only differences are used.
+        #[allow(clippy::disallowed_methods)]
+        let origin = Instant::now();
         Self {
-            now: Instant::now(),
+            now: origin,
             a: Endpoint::new(a, Box::new(ChaCha20Rng::seed_from_u64(1))),
             b: Endpoint::new(b, Box::new(ChaCha20Rng::seed_from_u64(2))),
             a_addr: A_ADDR.parse().unwrap(),
@@ -122,7 +145,11 @@ impl Pair {
                     batch.reverse();
                 }
                 for (from_a, t) in batch {
-                    let counter = if from_a { &mut self.sent_a } else { &mut self.sent_b };
+                    let counter = if from_a {
+                        &mut self.sent_a
+                    } else {
+                        &mut self.sent_b
+                    };
                     let index = *counter;
                     *counter += 1;
                     let fate = (self.fate)(from_a, index);
@@ -134,7 +161,11 @@ impl Pair {
                     for _ in 0..copies {
                         // Deliver to the other side, as if its socket saw the
                         // datagram on the port it was sent to.
-                        let (dst, local) = if from_a { (&mut self.b, t.remote) } else { (&mut self.a, t.remote) };
+                        let (dst, local) = if from_a {
+                            (&mut self.b, t.remote)
+                        } else {
+                            (&mut self.a, t.remote)
+                        };
                         let local = SocketAddr::new(local.ip(), t.remote.port());
                         let src = t.local;
                         dst.handle_datagram(self.now, local, src, &t.data);
@@ -142,7 +173,10 @@ impl Pair {
                 }
                 continue;
             }
-            let next = [self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
             match next {
                 Some(t) if t <= end => {
                     self.now = self.now.max(t);
@@ -181,5 +215,8 @@ pub fn downs(events: &[Event]) -> Vec<&DownReason> {
 }
 
 pub fn ike_ups(events: &[Event]) -> usize {
-    events.iter().filter(|e| matches!(e, Event::IkeUp { .. })).count()
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::IkeUp { .. }))
+        .count()
 }
