@@ -34,6 +34,12 @@ const MAX_WAN_MTU: u32 = 9000;
 const MIN_TUN_MTU: u32 = 576;
 /// Linux limits interface names to IFNAMSIZ - 1 bytes.
 const MAX_IFNAME: usize = 15;
+/// strongSwan's default IKE proposal for the modern suite.
+const DEFAULT_IKE_PROPOSAL: &str = "aes256gcm16-prfsha256-curve25519";
+/// Seconds of silence before a liveness check (strongSwan's dpd_delay).
+const DEFAULT_DPD_DELAY: u64 = 30;
+/// A shorter pre-shared key is refused: it would fall to a dictionary.
+const MIN_PSK_LEN: usize = 8;
 /// Soft lifetimes fire at this share of the hard ones, so a rekey has time.
 const SOFT_LIFETIME_PERCENT: u64 = 90;
 
@@ -96,6 +102,19 @@ pub struct Config {
     pub tun: TunConfig,
     /// The IPsec connections, in the order of the file (the SPD order).
     pub connections: Vec<Connection>,
+    /// Gateway-wide IKE settings.
+    pub ike: IkeGlobal,
+}
+
+/// IKE settings for the whole gateway (`[ike]`).
+#[derive(Debug, Clone, Copy)]
+pub struct IkeGlobal {
+    /// First retransmission timeout; doubled after each (RFC 7296 §2.4).
+    pub retransmit_timeout: std::time::Duration,
+    /// Retransmissions before the peer is given up.
+    pub retransmit_tries: u32,
+    /// Half-open IKE SAs before a COOKIE is demanded (RFC 7296 §2.6).
+    pub cookie_threshold: usize,
 }
 
 /// The TUN device's settings.
@@ -129,6 +148,72 @@ pub struct Connection {
     pub max_inner: usize,
     /// Manually keyed SAs, if configured (outbound, inbound).
     pub manual: Option<(SaConfig, SaConfig)>,
+    /// IKEv2 settings, if the SAs are negotiated.
+    pub ike: Option<IkeSettings>,
+    /// ESP settings every SA of this connection gets (negotiated ones too).
+    pub esp: EspSettings,
+}
+
+/// ESP settings of a connection, whoever keys it.
+#[derive(Debug, Clone, Copy)]
+pub struct EspSettings {
+    /// Encryption.
+    pub algorithm: Algorithm,
+    /// 64-bit sequence numbers.
+    pub esn: bool,
+    /// Anti-replay window.
+    pub replay_window: u32,
+    /// Byte and packet lifetimes.
+    pub lifetime: Lifetime,
+}
+
+/// What `start_action` and `dpd_action` may say (strongSwan's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Negotiate now (start) / again (restart).
+    Start,
+    /// Negotiate again after a dead peer.
+    Restart,
+    /// Negotiate when the first packet for the remote subnets arrives.
+    Trap,
+    /// Do nothing: wait for the peer.
+    None,
+    /// Forget the SAs.
+    Clear,
+}
+
+/// IKEv2 settings of a connection.
+#[derive(Clone)]
+pub struct IkeSettings {
+    /// IKE SA proposals, most preferred first.
+    pub proposals: Vec<ipsecgw_ike::IkeProposal>,
+    /// The pre-shared key.
+    pub psk: Zeroizing<Vec<u8>>,
+    /// Our identity as text (an address, `@fqdn`, `keyid:...`).
+    pub local_id: String,
+    /// The identity the peer must present.
+    pub remote_id: String,
+    /// Liveness check after this much silence; `None`: off.
+    pub dpd_delay: Option<std::time::Duration>,
+    /// What to do when the peer is found dead: restart, clear or trap.
+    pub dpd_action: Action,
+    /// When to negotiate: start, trap or none.
+    pub start_action: Action,
+}
+
+impl fmt::Debug for IkeSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IkeSettings")
+            .field("proposals", &self.proposals)
+            .field("local_id", &self.local_id)
+            .field("remote_id", &self.remote_id)
+            .field("dpd_delay", &self.dpd_delay)
+            .field("dpd_action", &self.dpd_action)
+            .field("start_action", &self.start_action)
+            .field("psk", &"redacted")
+            .finish()
+    }
 }
 
 // ---- the file as written ------------------------------------------------
@@ -141,6 +226,19 @@ struct File {
     tun: Option<Spanned<TunSection>>,
     #[serde(default)]
     ipsec_connection: Vec<Spanned<ConnectionSection>>,
+    #[serde(default)]
+    ike: Option<GlobalIkeSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlobalIkeSection {
+    #[serde(default)]
+    retransmit_timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    retransmit_tries: Option<Spanned<u32>>,
+    #[serde(default)]
+    cookie_threshold: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +278,33 @@ struct ConnectionSection {
     ipsec: Option<IpsecSection>,
     #[serde(default)]
     manual_keys: Option<Spanned<ManualKeysSection>>,
+    #[serde(default)]
+    ike: Option<Spanned<IkeSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IkeSection {
+    #[serde(default)]
+    version: Option<Spanned<String>>,
+    #[serde(default)]
+    proposals: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    psk: Option<Spanned<String>>,
+    #[serde(default)]
+    psk_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    psk_env: Option<Spanned<String>>,
+    #[serde(default)]
+    local_id: Option<String>,
+    #[serde(default)]
+    remote_id: Option<String>,
+    #[serde(default)]
+    dpd_delay: Option<Spanned<u64>>,
+    #[serde(default)]
+    dpd_action: Option<Spanned<Action>>,
+    #[serde(default)]
+    start_action: Option<Spanned<Action>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -446,7 +571,31 @@ impl Validator<'_> {
             });
         }
 
+        let g = file.ike.unwrap_or_default();
+        let retransmit_timeout = match &g.retransmit_timeout_ms {
+            Some(v) if !(50..=60_000).contains(v.get_ref()) => {
+                return Err(self.err(
+                    v.span(),
+                    "ike.retransmit_timeout_ms",
+                    "use 50 to 60000 milliseconds (default 1000)",
+                ))
+            }
+            Some(v) => std::time::Duration::from_millis(*v.get_ref()),
+            None => std::time::Duration::from_secs(1),
+        };
+        let retransmit_tries = match &g.retransmit_tries {
+            Some(v) if !(1..=20).contains(v.get_ref()) => {
+                return Err(self.err(v.span(), "ike.retransmit_tries", "use 1 to 20 (default 5)"))
+            }
+            Some(v) => *v.get_ref(),
+            None => 5,
+        };
         Ok(Config {
+            ike: IkeGlobal {
+                retransmit_timeout,
+                retransmit_tries,
+                cookie_threshold: g.cookie_threshold.unwrap_or(64),
+            },
             path: self.path.to_owned(),
             name,
             public_address,
@@ -617,6 +766,19 @@ impl Validator<'_> {
                 Some((sa(out_spi, out_key), sa(in_spi, in_key)))
             }
         };
+        let ike = match c.ike {
+            None => None,
+            Some(section) => {
+                if manual.is_some() {
+                    return Err(self.err(
+                        section.span(),
+                        "ipsec_connection.ike",
+                        "a connection is keyed either by IKE or by manual_keys, not both: remove one of the two tables",
+                    ));
+                }
+                Some(self.ike(section, public_address, remote_ip)?)
+            }
+        };
         Ok(Connection {
             name,
             remote: SocketAddr::new(remote_ip, port),
@@ -625,7 +787,184 @@ impl Validator<'_> {
             remote_subnets,
             max_inner: max_inner(wan_mtu, public_address, encapsulation, algorithm),
             manual,
+            ike,
+            esp: EspSettings {
+                algorithm,
+                esn,
+                replay_window,
+                lifetime,
+            },
         })
+    }
+
+    fn ike(
+        &self,
+        section: Spanned<IkeSection>,
+        public: IpAddr,
+        remote: IpAddr,
+    ) -> Result<IkeSettings, ConfigError> {
+        let span = section.span();
+        let s = section.into_inner();
+        if let Some(v) = &s.version {
+            match v.get_ref().to_ascii_lowercase().as_str() {
+                "2" | "ikev2" => {}
+                "1" | "ikev1" => {
+                    return Err(self.err(
+                        v.span(),
+                        "ipsec_connection.ike.version",
+                        "this gateway speaks IKEv2 only (IKEv1 is not supported): set version = \"ikev2\" here and choose IKEv2 on the peer (on Alibaba Cloud: IKE version ikev2)",
+                    ))
+                }
+                other => {
+                    return Err(self.err(
+                        v.span(),
+                        "ipsec_connection.ike.version",
+                        format!("{other:?} is not an IKE version: use \"ikev2\""),
+                    ))
+                }
+            }
+        }
+        let proposals = match &s.proposals {
+            None => vec![DEFAULT_IKE_PROPOSAL.parse().map_err(|_| {
+                self.err(
+                    span.clone(),
+                    "ipsec_connection.ike.proposals",
+                    "internal default invalid",
+                )
+            })?],
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(self.err(
+                        list.span(),
+                        "ipsec_connection.ike.proposals",
+                        format!("list at least one proposal, e.g. [\"{DEFAULT_IKE_PROPOSAL}\"]"),
+                    ));
+                }
+                let mut out = Vec::new();
+                for p in list.get_ref() {
+                    out.push(p.parse::<ipsecgw_ike::IkeProposal>().map_err(|e| {
+                        self.err(list.span(), "ipsec_connection.ike.proposals", e.to_string())
+                    })?);
+                }
+                out
+            }
+        };
+        let psk = self.secret(
+            "ipsec_connection.ike.psk",
+            &s.psk,
+            &s.psk_file,
+            &s.psk_env,
+            span.clone(),
+        )?;
+        if psk.len() < MIN_PSK_LEN {
+            return Err(self.err(
+                span,
+                "ipsec_connection.ike.psk",
+                format!(
+                    "the pre-shared key has {} characters: use at least {MIN_PSK_LEN}",
+                    psk.len()
+                ),
+            ));
+        }
+        let action = |a: &Option<Spanned<Action>>,
+                      key: &str,
+                      allowed: &[Action],
+                      default: Action|
+         -> Result<Action, ConfigError> {
+            match a {
+                None => Ok(default),
+                Some(v) if allowed.contains(v.get_ref()) => Ok(*v.get_ref()),
+                Some(v) => Err(self.err(
+                    v.span(),
+                    key,
+                    format!(
+                        "{:?} is not valid here: use one of {:?}",
+                        v.get_ref(),
+                        allowed
+                    ),
+                )),
+            }
+        };
+        let start_action = action(
+            &s.start_action,
+            "ipsec_connection.ike.start_action",
+            &[Action::Start, Action::Trap, Action::None],
+            Action::Start,
+        )?;
+        let dpd_action = action(
+            &s.dpd_action,
+            "ipsec_connection.ike.dpd_action",
+            &[Action::Restart, Action::Clear, Action::Trap],
+            Action::Restart,
+        )?;
+        let dpd_delay = match &s.dpd_delay {
+            None => Some(std::time::Duration::from_secs(DEFAULT_DPD_DELAY)),
+            Some(v) if *v.get_ref() == 0 => None,
+            Some(v) if *v.get_ref() > 86_400 => {
+                return Err(self.err(
+                    v.span(),
+                    "ipsec_connection.ike.dpd_delay",
+                    "use 0 (off) to 86400 seconds",
+                ))
+            }
+            Some(v) => Some(std::time::Duration::from_secs(*v.get_ref())),
+        };
+        Ok(IkeSettings {
+            proposals,
+            psk,
+            local_id: s.local_id.unwrap_or_else(|| public.to_string()),
+            remote_id: s.remote_id.unwrap_or_else(|| remote.to_string()),
+            dpd_delay,
+            dpd_action,
+            start_action,
+        })
+    }
+
+    /// A secret given inline, in a file or in an environment variable.
+    fn secret(
+        &self,
+        key: &str,
+        inline: &Option<Spanned<String>>,
+        file: &Option<Spanned<PathBuf>>,
+        env: &Option<Spanned<String>>,
+        section: Range<usize>,
+    ) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+        let given = [inline.is_some(), file.is_some(), env.is_some()]
+            .iter()
+            .filter(|&&b| b)
+            .count();
+        if given != 1 {
+            return Err(self.err(
+                section,
+                key,
+                format!("give exactly one of {key}, {key}_file or {key}_env; {given} given"),
+            ));
+        }
+        let text: Zeroizing<String> = if let Some(k) = inline {
+            Zeroizing::new(k.get_ref().clone())
+        } else if let Some(f) = file {
+            let path = self.base.join(f.get_ref());
+            Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
+                self.err(
+                    f.span(),
+                    &format!("{key}_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?)
+        } else if let Some(e) = env {
+            Zeroizing::new((self.env)(e.get_ref()).ok_or_else(|| {
+                self.err(
+                    e.span(),
+                    &format!("{key}_env"),
+                    format!("the environment variable {} is not set", e.get_ref()),
+                )
+            })?)
+        } else {
+            return Err(self.err(section, key, "no secret given"));
+        };
+        Ok(Zeroizing::new(
+            text.trim_end_matches(['\n', '\r']).as_bytes().to_vec(),
+        ))
     }
 
     fn subnets(&self, list: &Spanned<Vec<IpNet>>, key: &str) -> Result<Vec<IpNet>, ConfigError> {
@@ -952,5 +1291,61 @@ inbound_key_file = "{}"
         let text = format!("{}{}", base(&keys), second);
         let e = parse_str(&text).unwrap_err().to_string();
         assert!(e.contains("inbound SPI 0x2001 is already used"), "{e}");
+    }
+
+    #[test]
+    fn ike_connections_parse_with_defaults() {
+        let cfg = parse_str(&base("[ipsec_connection.ike]\npsk_env = \"KEY\"")).unwrap();
+        let ike = cfg.connections[0].ike.as_ref().unwrap();
+        assert_eq!(
+            ike.proposals[0].to_string(),
+            "aes256gcm16-prfsha256-curve25519"
+        );
+        assert_eq!(ike.local_id, "198.51.100.1");
+        assert_eq!(ike.remote_id, "198.51.100.2");
+        assert_eq!(ike.start_action, Action::Start);
+        assert_eq!(ike.dpd_action, Action::Restart);
+        assert_eq!(ike.dpd_delay, Some(std::time::Duration::from_secs(30)));
+        assert!(
+            !format!("{cfg:?}").contains("0405060708"),
+            "the PSK is not in Debug output"
+        );
+    }
+
+    #[test]
+    fn ikev1_is_refused_with_what_to_do_instead() {
+        let e = parse_str(&base(
+            "[ipsec_connection.ike]\nversion = \"ikev1\"\npsk = \"long enough secret\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(":15: `ipsec_connection.ike.version`"), "{e}");
+        assert!(e.contains("IKEv2 only"), "{e}");
+        assert!(e.contains("ikev2"), "{e}");
+    }
+
+    #[test]
+    fn ike_mistakes_are_named() {
+        let e = parse_str(&base("[ipsec_connection.ike]\npsk = \"short\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least 8"), "{e}");
+        assert!(!e.contains("short\""), "never echo the PSK: {e}");
+        let e = parse_str(&base("[ipsec_connection.ike]\npsk_env = \"KEY\"\nproposals = [\"aes256gcm16-prfsha256-modp1024\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("modp1024"), "{e}");
+        assert!(e.contains("curve25519"), "says what is valid: {e}");
+        let e = parse_str(&base(
+            "[ipsec_connection.ike]\npsk_env = \"KEY\"\nstart_action = \"restart\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("start_action"), "{e}");
+        let both = format!(
+            "[ipsec_connection.ike]\npsk_env = \"KEY\"\n[ipsec_connection.manual_keys]\noutbound_spi = 0x1001\ninbound_spi = 0x2001\noutbound_key = \"{KEY36}\"\ninbound_key = \"{KEY36}\""
+        );
+        let e = parse_str(&base(&both)).unwrap_err().to_string();
+        assert!(e.contains("not both"), "{e}");
     }
 }

@@ -10,7 +10,10 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use tokio::sync::{mpsc, oneshot};
+
 use crate::dataplane::stats::{SaSnapshot, Stats, StatusSnapshot};
+use crate::negotiator::ControlReq;
 
 /// The longest request line accepted.
 const MAX_REQUEST: usize = 256;
@@ -35,12 +38,17 @@ pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 }
 
 /// Answers requests until the task is dropped.
-pub async fn serve(listener: UnixListener, stats: Arc<Stats>) {
+pub async fn serve(
+    listener: UnixListener,
+    stats: Arc<Stats>,
+    ike: Option<mpsc::Sender<ControlReq>>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let stats = stats.clone();
+        let ike = ike.clone();
         tokio::spawn(async move {
             let (rd, mut wr) = stream.into_split();
             let mut line = String::new();
@@ -48,18 +56,74 @@ pub async fn serve(listener: UnixListener, stats: Arc<Stats>) {
             if rd.read_line(&mut line).await.is_err() {
                 return;
             }
-            let reply = match line.trim() {
-                "status" => serde_json::to_string(&stats.snapshot())
-                    .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
-                other => serde_json::json!({
-                    "error": format!("unknown request {other:?}: the daemon understands \"status\"")
-                })
-                .to_string(),
-            };
+            let reply = answer(line.trim(), &stats, ike.as_ref()).await;
             let _ = wr.write_all(reply.as_bytes()).await;
             let _ = wr.write_all(b"\n").await;
         });
     }
+}
+
+async fn answer(line: &str, stats: &Stats, ike: Option<&mpsc::Sender<ControlReq>>) -> String {
+    let (verb, arg) = line.split_once(' ').unwrap_or((line, ""));
+    let error = |e: String| serde_json::json!({ "error": e }).to_string();
+    match (verb, ike) {
+        ("status", _) => {
+            let mut snap = stats.snapshot();
+            if let Some(ike) = ike {
+                let (tx, rx) = oneshot::channel();
+                if ike.send(ControlReq::Status(tx)).await.is_ok() {
+                    snap.ike_sas = rx.await.unwrap_or_default();
+                }
+            }
+            serde_json::to_string(&snap).unwrap_or_else(|e| error(e.to_string()))
+        }
+        ("up" | "down", Some(ike)) => {
+            let (tx, rx) = oneshot::channel();
+            let name = arg.trim().to_owned();
+            let req = if verb == "up" {
+                ControlReq::Up(name, tx)
+            } else {
+                ControlReq::Down(name, tx)
+            };
+            if ike.send(req).await.is_err() {
+                return error("the IKE task has stopped".into());
+            }
+            match rx.await {
+                Ok(Ok(msg)) => serde_json::json!({ "ok": msg }).to_string(),
+                Ok(Err(e)) => error(e),
+                Err(_) => error("the IKE task has stopped".into()),
+            }
+        }
+        ("up" | "down", None) => {
+            error("this gateway has no IKE connection: its SAs are keyed by hand".into())
+        }
+        (other, _) => error(format!(
+            "unknown request {other:?}: the daemon understands status, up NAME, down NAME"
+        )),
+    }
+}
+
+/// Asks a running daemon to bring a connection up or down.
+pub async fn request(path: &PathBuf, line: &str) -> anyhow::Result<String> {
+    let mut stream = UnixStream::connect(path).await.with_context(|| {
+        format!(
+            "no ipsecgw answers on {} (is it running? see --socket)",
+            path.display()
+        )
+    })?;
+    stream.write_all(format!("{line}\n").as_bytes()).await?;
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply).await?;
+    let value: serde_json::Value =
+        serde_json::from_str(&reply).context("the daemon's reply is not JSON")?;
+    if let Some(e) = value.get("error") {
+        bail!("{}", e.as_str().unwrap_or_default());
+    }
+    Ok(value
+        .get("ok")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// Asks a running daemon for its status.
@@ -115,6 +179,44 @@ pub fn render(s: &StatusSnapshot) -> String {
             "    drops: selectors {}, too big {}, no SA {}",
             c.selector_drops, c.too_big, c.no_sa
         );
+    }
+    for sa in &s.ike_sas {
+        let _ = writeln!(
+            o,
+            "  {}: IKEv2 {} {}[{}] ... {}, SPIs {}_i {}_r, {}{}",
+            sa.name,
+            sa.state,
+            if sa.initiator {
+                "initiator "
+            } else {
+                "responder "
+            },
+            sa.local,
+            sa.remote,
+            sa.spi_i,
+            sa.spi_r,
+            sa.proposal.as_deref().unwrap_or("negotiating"),
+            sa.established_secs
+                .map(|s| format!(", established {s}s ago"))
+                .unwrap_or_default(),
+        );
+        for c in &sa.children {
+            let _ = writeln!(
+                o,
+                "    CHILD SA INSTALLED, {}ESP:{}, SPIs {}_i {}_o, {}s; {} === {}",
+                if sa.nat {
+                    "TUNNEL-in-UDP, "
+                } else {
+                    "TUNNEL, "
+                },
+                c.proposal,
+                c.inbound_spi,
+                c.outbound_spi,
+                c.age_secs,
+                c.local_ts.join(" "),
+                c.remote_ts.join(" "),
+            );
+        }
     }
     let d = &s.drops;
     let _ = writeln!(

@@ -14,6 +14,7 @@ use crate::control;
 use crate::dataplane::inbound::Inbound;
 use crate::dataplane::outbound::Outbound;
 use crate::dataplane::stats::{ConnInfo, Stats};
+use crate::negotiator::Negotiator;
 use crate::sys::netlink::Netlink;
 use crate::sys::socket::WanSocket;
 use crate::sys::tun::Tun;
@@ -31,14 +32,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 remote_address: c.remote.ip().to_string(),
                 local_subnets: c.local_subnets.iter().map(ToString::to_string).collect(),
                 remote_subnets: c.remote_subnets.iter().map(ToString::to_string).collect(),
-                algorithm: c.manual.as_ref().map(|(o, _)| o.algorithm.to_string()),
+                algorithm: match (&c.manual, &c.ike) {
+                    (Some((o, _)), _) => Some(o.algorithm.to_string()),
+                    (None, Some(_)) => Some(format!("{} (IKEv2)", c.esp.algorithm)),
+                    (None, None) => None,
+                },
             })
             .collect(),
     ));
-    for c in cfg.connections.iter().filter(|c| c.manual.is_none()) {
+    for c in cfg
+        .connections
+        .iter()
+        .filter(|c| c.manual.is_none() && c.ike.is_none())
+    {
         tracing::warn!(
             connection = %c.name,
-            "no manual_keys and no IKE in this build: traffic for {:?} is dropped (fail closed)",
+            "neither manual_keys nor ike: traffic for {:?} is dropped (fail closed)",
             c.remote_subnets
         );
     }
@@ -75,7 +84,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 }
 
 fn open_wan(cfg: &Config) -> anyhow::Result<Wan> {
-    let uses = |e| cfg.connections.iter().any(|c| c.encapsulation == e);
+    // IKE may float to 4500 (NAT) or stay on raw ESP: it needs both.
+    let ike = cfg.connections.iter().any(|c| c.ike.is_some());
+    let uses = |e| ike || cfg.connections.iter().any(|c| c.encapsulation == e);
     let local = |port| SocketAddr::new(cfg.public_address, port);
     Ok(Wan {
         udp: if uses(Encapsulation::Udp) {
@@ -102,6 +113,11 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let (died_tx, mut died_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(2);
+    let (out_tx, out_rx) = worker::command_channel()?;
+    let (in_tx, in_rx) = worker::command_channel()?;
+    let (to_ike_tx, to_ike_rx) = tokio::sync::mpsc::channel(1024);
+    let negotiator = Negotiator::new(Arc::new(cfg.clone()), wan.udp.clone(), out_tx, in_tx).await?;
+    let to_ike = negotiator.as_ref().map(|_| to_ike_tx);
     let spawn = |name: &str, work: Box<dyn FnOnce() -> anyhow::Result<()> + Send>| {
         let died = died_tx.clone();
         std::thread::Builder::new()
@@ -115,15 +131,34 @@ async fn serve(
     };
     let threads = [
         spawn("ipsecgw-out", {
-            let (tun, wan, stats, stop) = (tun.clone(), wan.clone(), stats.clone(), stop.clone());
-            Box::new(move || worker::run_outbound(outbound, tun, wan, stats, stop))
+            let (tun, wan, stats, stop, to_ike) = (
+                tun.clone(),
+                wan.clone(),
+                stats.clone(),
+                stop.clone(),
+                to_ike.clone(),
+            );
+            Box::new(move || worker::run_outbound(outbound, tun, wan, stats, stop, out_rx, to_ike))
         })?,
         spawn("ipsecgw-in", {
-            let (tun, wan, stats, stop) = (tun.clone(), wan.clone(), stats.clone(), stop.clone());
-            Box::new(move || worker::run_inbound(inbound, tun, wan, stats, stop))
+            let (tun, wan, stats, stop, to_ike) = (
+                tun.clone(),
+                wan.clone(),
+                stats.clone(),
+                stop.clone(),
+                to_ike.clone(),
+            );
+            Box::new(move || worker::run_inbound(inbound, tun, wan, stats, stop, in_rx, to_ike))
         })?,
     ];
-    let control = tokio::spawn(control::serve(listener, stats));
+    let (ctl_tx, ctl_rx) = tokio::sync::mpsc::channel(16);
+    let (ike_stop_tx, ike_stop_rx) = tokio::sync::oneshot::channel();
+    let ike_task = negotiator.map(|n| tokio::spawn(n.run(to_ike_rx, ctl_rx, ike_stop_rx)));
+    let control = tokio::spawn(control::serve(
+        listener,
+        stats,
+        ike_task.as_ref().map(|_| ctl_tx),
+    ));
     tracing::info!(
         gateway = %cfg.name,
         tun = %tun.name(),
@@ -140,8 +175,13 @@ async fn serve(
         Some(e) = died_rx.recv() => Err(e.context("a data-path thread stopped")),
     };
     tracing::info!("stopping");
-    stop.store(true, Ordering::Relaxed);
     control.abort();
+    if let Some(task) = ike_task {
+        // Tell the peers (DELETE) while the sockets still work.
+        let _ = ike_stop_tx.send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+    }
+    stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
     }

@@ -8,6 +8,7 @@ mod config;
 mod control;
 mod daemon;
 mod dataplane;
+mod negotiator;
 mod sys;
 mod worker;
 
@@ -41,6 +42,28 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Negotiate a connection now (IKE).
+    Up {
+        /// The connection's name.
+        name: String,
+        /// The daemon's control socket (gateway.control_socket).
+        #[arg(short, long, conflicts_with = "config")]
+        socket: Option<PathBuf>,
+        /// Find the control socket from this config instead.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Delete a connection's SAs (IKE), telling the peer.
+    Down {
+        /// The connection's name.
+        name: String,
+        /// The daemon's control socket (gateway.control_socket).
+        #[arg(short, long, conflicts_with = "config")]
+        socket: Option<PathBuf>,
+        /// Find the control socket from this config instead.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
     /// Show the running gateway's SAs and counters.
     Status {
         /// The daemon's control socket (gateway.control_socket).
@@ -71,6 +94,15 @@ fn main() -> ExitCode {
             eprintln!("ipsecgw: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The control socket named on the command line, or in the config.
+fn control_path(socket: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match (socket, config) {
+        (Some(s), _) => Ok(s),
+        (None, Some(c)) => Ok(config::load(&c)?.control_socket),
+        (None, None) => anyhow::bail!("say which gateway: --socket PATH or --config FILE"),
     }
 }
 
@@ -114,16 +146,36 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Up {
+            name,
+            socket,
+            config,
+        } => {
+            let path = control_path(socket, config)?;
+            println!(
+                "{}",
+                rt.block_on(control::request(&path, &format!("up {name}")))?
+            );
+            Ok(())
+        }
+        Command::Down {
+            name,
+            socket,
+            config,
+        } => {
+            let path = control_path(socket, config)?;
+            println!(
+                "{}",
+                rt.block_on(control::request(&path, &format!("down {name}")))?
+            );
+            Ok(())
+        }
         Command::Status {
             socket,
             config,
             json,
         } => {
-            let path = match (socket, config) {
-                (Some(s), _) => s,
-                (None, Some(c)) => config::load(&c)?.control_socket,
-                (None, None) => anyhow::bail!("say which gateway: --socket PATH or --config FILE"),
-            };
+            let path = control_path(socket, config)?;
             let status = rt.block_on(control::request_status(&path))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);

@@ -4,10 +4,15 @@
 //! cores. Each reads a batch, processes it in place, and writes it out;
 //! buffers are allocated once.
 
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use ipsecgw_esp::tun::{PacketBatch, TunDevice};
+use ipsecgw_esp::{InboundSa, OutboundSa};
+use ipsecgw_policy::TrafficSelector;
 use socket2::SockAddr;
 
 use crate::config::Encapsulation;
@@ -27,6 +32,106 @@ const NON_ESP_MARKER: [u8; 4] = [0; 4];
 /// Largest datagram read from the WAN.
 const WAN_SLOT: usize = 65_536;
 
+/// Changes to the outbound thread's SAs.
+#[derive(Debug)]
+pub enum OutCmd {
+    /// Use this SA for the connection from now on.
+    Install {
+        /// Connection index.
+        conn: usize,
+        /// The SA.
+        sa: Box<OutboundSa>,
+        /// Where ESP goes (port 4500 for UDP encapsulation).
+        remote: SocketAddr,
+        /// UDP or raw.
+        encapsulation: Encapsulation,
+    },
+    /// Stop using the SA `spi` (fail closed).
+    Remove {
+        /// Connection index.
+        conn: usize,
+        /// Outbound SPI.
+        spi: u32,
+    },
+}
+
+/// Changes to the inbound thread's SAD.
+#[derive(Debug)]
+pub enum InCmd {
+    /// Accept ESP on this SA.
+    Install {
+        /// Connection index.
+        conn: usize,
+        /// The SA.
+        sa: Box<InboundSa>,
+        /// Our side's selectors.
+        local: Vec<TrafficSelector>,
+        /// The peer's side's selectors.
+        remote: Vec<TrafficSelector>,
+    },
+    /// Forget the SA `spi`.
+    Remove {
+        /// Inbound SPI.
+        spi: u32,
+    },
+}
+
+/// What the data-path threads tell the negotiator.
+#[derive(Debug)]
+pub enum ToIke {
+    /// An IKE message that arrived on UDP 4500 (non-ESP marker stripped).
+    Datagram {
+        /// Sender.
+        from: SocketAddr,
+        /// The IKE message.
+        data: Vec<u8>,
+    },
+    /// A packet wants connection `conn`, which has no SA (trap).
+    Acquire(usize),
+}
+
+/// The sending half of a command channel that also wakes the thread.
+#[derive(Debug)]
+pub struct CommandSender<C> {
+    tx: mpsc::Sender<C>,
+    wake: UnixDatagram,
+}
+
+impl<C> CommandSender<C> {
+    /// Queues `cmd` and wakes the thread from poll.
+    pub fn send(&self, cmd: C) {
+        if self.tx.send(cmd).is_ok() {
+            let _ = self.wake.send(&[1]);
+        }
+    }
+}
+
+/// The receiving half, owned by a data-path thread.
+#[derive(Debug)]
+pub struct Commands<C> {
+    rx: mpsc::Receiver<C>,
+    wake: UnixDatagram,
+}
+
+impl<C> Commands<C> {
+    fn drain(&self, mut apply: impl FnMut(C)) {
+        let mut buf = [0u8; 64];
+        while self.wake.recv(&mut buf).is_ok() {}
+        while let Ok(cmd) = self.rx.try_recv() {
+            apply(cmd);
+        }
+    }
+}
+
+/// A command channel to a data-path thread.
+pub fn command_channel<C>() -> anyhow::Result<(CommandSender<C>, Commands<C>)> {
+    let (tx, rx) = mpsc::channel();
+    let (a, b) = UnixDatagram::pair()?;
+    a.set_nonblocking(true)?;
+    b.set_nonblocking(true)?;
+    Ok((CommandSender { tx, wake: a }, Commands { rx, wake: b }))
+}
+
 /// The WAN sockets a gateway has.
 #[derive(Debug, Clone)]
 pub struct Wan {
@@ -43,6 +148,8 @@ pub fn run_outbound(
     wan: Wan,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
+    commands: Commands<OutCmd>,
+    to_ike: Option<tokio::sync::mpsc::Sender<ToIke>>,
 ) -> anyhow::Result<()> {
     let headroom = out.headroom();
     let mut batch = PacketBatch::new(
@@ -50,10 +157,18 @@ pub fn run_outbound(
         headroom + tun.mtu().max(1500) + TAILROOM,
         headroom,
     );
-    let dests: Vec<SockAddr> = out.conns.iter().map(|c| SockAddr::from(c.remote)).collect();
     let mut udp_items = Vec::with_capacity(MAX_BATCH);
     let mut raw_items = Vec::with_capacity(MAX_BATCH);
     while !stop.load(Ordering::Relaxed) {
+        commands.drain(|cmd| match cmd {
+            OutCmd::Install {
+                conn,
+                sa,
+                remote,
+                encapsulation,
+            } => out.install(conn, *sa, remote, encapsulation),
+            OutCmd::Remove { conn, spi } => out.remove(conn, spi),
+        });
         batch.clear();
         let n = match tun.recv_batch(&mut batch) {
             Ok(n) => n,
@@ -62,7 +177,7 @@ pub fn run_outbound(
             Err(e) => return Err(anyhow::Error::new(e).context("reading the TUN device")),
         };
         if n == 0 {
-            poll::readable(&[tun.fd()], POLL_MS)?;
+            poll::readable(&[tun.fd(), commands.wake.as_raw_fd()], POLL_MS)?;
             continue;
         }
         udp_items.clear();
@@ -72,7 +187,7 @@ pub fn run_outbound(
             let verdict = out.process(batch.slot_mut(i), headroom..headroom + len);
             match verdict {
                 OutVerdict::Send { conn, range } => {
-                    let item = (i, range, dests[conn].clone());
+                    let item = (i, range, SockAddr::from(out.conns[conn].remote));
                     match out.conns[conn].encapsulation {
                         Encapsulation::Udp => udp_items.push(item),
                         Encapsulation::Esp => raw_items.push(item),
@@ -81,6 +196,11 @@ pub fn run_outbound(
                 OutVerdict::Reply(len) => {
                     if tun.send(out.reply(len)).is_err() {
                         bump(&stats.drops.send_errors);
+                    }
+                }
+                OutVerdict::Acquire(conn) => {
+                    if let Some(tx) = &to_ike {
+                        let _ = tx.try_send(ToIke::Acquire(conn));
                     }
                 }
                 OutVerdict::Drop => {}
@@ -110,20 +230,33 @@ pub fn run_inbound(
     wan: Wan,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
+    commands: Commands<InCmd>,
+    to_ike: Option<tokio::sync::mpsc::Sender<ToIke>>,
 ) -> anyhow::Result<()> {
     let mut batch = PacketBatch::new(MAX_BATCH, WAN_SLOT, 0);
+    let mut sources = [None; MAX_BATCH];
     let socks: Vec<Arc<WanSocket>> = [wan.udp, wan.raw].into_iter().flatten().collect();
-    let fds: Vec<_> = socks.iter().map(|s| s.fd()).collect();
+    let mut fds: Vec<_> = socks.iter().map(|s| s.fd()).collect();
+    fds.push(commands.wake.as_raw_fd());
     while !stop.load(Ordering::Relaxed) {
+        commands.drain(|cmd| match cmd {
+            InCmd::Install {
+                conn,
+                sa,
+                local,
+                remote,
+            } => inb.install(conn, *sa, local, remote),
+            InCmd::Remove { spi } => inb.remove(spi),
+        });
         let mut any = false;
         for sock in &socks {
             batch.clear();
-            let n = sock.recv_batch(&mut batch)?;
+            let n = sock.recv_batch(&mut batch, &mut sources)?;
             if n == 0 {
                 continue;
             }
             any = true;
-            for i in 0..n {
+            for (i, source) in sources.iter().enumerate().take(n) {
                 let len = batch.packet_len(i);
                 let slot = batch.slot_mut(i);
                 let Some(datagram) = slot.get_mut(..len) else {
@@ -145,8 +278,16 @@ pub fn run_inbound(
                         }
                         [NAT_KEEPALIVE] => continue,
                         d if d.starts_with(&NON_ESP_MARKER) => {
-                            // IKE on port 4500: the negotiator's, once it lands.
-                            bump(&stats.drops.not_esp);
+                            // IKE on port 4500: the negotiator's.
+                            match (&to_ike, *source) {
+                                (Some(tx), Some(from)) => {
+                                    let data = d[NON_ESP_MARKER.len()..].to_vec();
+                                    if tx.try_send(ToIke::Datagram { from, data }).is_err() {
+                                        bump(&stats.drops.not_esp);
+                                    }
+                                }
+                                _ => bump(&stats.drops.not_esp),
+                            }
                             continue;
                         }
                         d => d,

@@ -64,6 +64,39 @@ impl Inbound {
         Ok(Self { sad, stats })
     }
 
+    /// Installs a negotiated inbound SA for connection `conn`, which only
+    /// accepts inner packets within these selectors.
+    pub fn install(
+        &mut self,
+        conn: usize,
+        sa: InboundSa,
+        local: Vec<TrafficSelector>,
+        remote: Vec<TrafficSelector>,
+    ) {
+        self.sad.insert(
+            sa.spi(),
+            InConn {
+                sa,
+                conn,
+                local,
+                remote,
+            },
+        );
+    }
+
+    /// Removes an inbound SA.
+    pub fn remove(&mut self, spi: u32) {
+        if let Some(e) = self.sad.remove(&spi) {
+            let still = self.sad.values().any(|x| x.conn == e.conn);
+            if !still {
+                self.stats.conns[e.conn]
+                    .1
+                    .inbound
+                    .publish(0, &Default::default());
+            }
+        }
+    }
+
     /// Decides one ESP packet (starting at the SPI; decrypted in place).
     /// Returns where the inner packet is, to be written to the TUN.
     pub fn process(&mut self, esp: &mut [u8]) -> Option<Range<usize>> {

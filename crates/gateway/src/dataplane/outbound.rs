@@ -23,6 +23,9 @@ const NEXT_HEADER_IPV6: u8 = 41;
 /// What to do with one packet from the TUN device.
 #[derive(Debug, PartialEq, Eq)]
 pub enum OutVerdict {
+    /// No SA yet on a trap connection: ask the negotiator for one (once),
+    /// and drop the packet.
+    Acquire(usize),
     /// Send `slot[range]` to `to` on the connection's transport.
     Send {
         /// Connection index.
@@ -47,6 +50,9 @@ pub struct OutConn {
     pub max_inner: usize,
     /// The SA in use; `None` while the connection is down (fail closed).
     pub sa: Option<OutboundSa>,
+    /// Negotiate on the first packet (trap): the negotiator was told once.
+    pub trap: bool,
+    acquire_sent: bool,
 }
 
 /// The outbound state one thread owns.
@@ -91,6 +97,11 @@ impl Outbound {
                 encapsulation: c.encapsulation,
                 max_inner: c.max_inner,
                 sa,
+                trap: c
+                    .ike
+                    .as_ref()
+                    .is_some_and(|i| i.start_action == crate::config::Action::Trap),
+                acquire_sent: false,
             });
         }
         let candidates = [cfg.tun.address.map(|a| a.addr()), Some(cfg.public_address)];
@@ -152,6 +163,10 @@ impl Outbound {
         let cstats = &self.stats.conns[conn_idx].1;
         let Some(sa) = conn.sa.as_mut() else {
             bump(&cstats.no_sa);
+            if conn.trap && !conn.acquire_sent {
+                conn.acquire_sent = true;
+                return OutVerdict::Acquire(conn_idx);
+            }
             return OutVerdict::Drop;
         };
         let v6 = flow.src.is_ipv6();
@@ -194,6 +209,39 @@ impl Outbound {
             Err(_) => {
                 bump(&self.stats.drops.malformed);
                 OutVerdict::Drop
+            }
+        }
+    }
+
+    /// Puts a new outbound SA in use for `conn` (a negotiated one, or a
+    /// rekey: the old one is dropped; its peer keeps the inbound side until
+    /// it is deleted, so nothing in flight is lost).
+    pub fn install(
+        &mut self,
+        conn: usize,
+        sa: OutboundSa,
+        remote: SocketAddr,
+        encapsulation: Encapsulation,
+    ) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.sa = Some(sa);
+            c.remote = remote;
+            c.encapsulation = encapsulation;
+            c.acquire_sent = false;
+        }
+    }
+
+    /// Stops using `conn`'s outbound SA if it is `spi`: its traffic is
+    /// dropped from now on (fail closed).
+    pub fn remove(&mut self, conn: usize, spi: u32) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            if c.sa.as_ref().is_some_and(|sa| sa.spi() == spi) {
+                c.sa = None;
+                c.acquire_sent = false;
+                self.stats.conns[conn]
+                    .1
+                    .outbound
+                    .publish(0, &Default::default());
             }
         }
     }

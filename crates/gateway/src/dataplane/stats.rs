@@ -145,6 +145,7 @@ impl Stats {
                 not_esp: d.not_esp.load(Relaxed),
                 send_errors: d.send_errors.load(Relaxed),
             },
+            ike_sas: Vec::new(),
         }
     }
 }
@@ -163,6 +164,53 @@ pub struct StatusSnapshot {
     pub connections: Vec<ConnSnapshot>,
     /// Drops outside any connection.
     pub drops: DropSnapshot,
+    /// The IKE SAs (empty without IKE connections).
+    #[serde(default)]
+    pub ike_sas: Vec<IkeSaView>,
+}
+
+/// One IKE SA in the status output.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct IkeSaView {
+    /// Connection name.
+    pub name: String,
+    /// CONNECTING, ESTABLISHED or DELETING.
+    pub state: String,
+    /// Whether this side initiated it.
+    pub initiator: bool,
+    /// Our address and port.
+    pub local: String,
+    /// The peer's address and port.
+    pub remote: String,
+    /// Initiator's SPI, hex.
+    pub spi_i: String,
+    /// Responder's SPI, hex.
+    pub spi_r: String,
+    /// Agreed algorithms (strongSwan notation).
+    pub proposal: Option<String>,
+    /// Seconds since it was established.
+    pub established_secs: Option<u64>,
+    /// NAT detected or encapsulation forced: ESP in UDP 4500.
+    pub nat: bool,
+    /// Its CHILD SAs.
+    pub children: Vec<ChildView>,
+}
+
+/// One CHILD SA in the status output.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ChildView {
+    /// Our inbound SPI, hex.
+    pub inbound_spi: String,
+    /// Our outbound SPI, hex.
+    pub outbound_spi: String,
+    /// Algorithms.
+    pub proposal: String,
+    /// Our side's selectors.
+    pub local_ts: Vec<String>,
+    /// The peer's side's selectors.
+    pub remote_ts: Vec<String>,
+    /// Seconds since it was installed.
+    pub age_secs: u64,
 }
 
 /// One connection in the status output.

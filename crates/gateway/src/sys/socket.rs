@@ -75,9 +75,14 @@ impl WanSocket {
     }
 
     /// Receives up to the free slots of `batch` (at most [`MAX_BATCH`]) in
-    /// one recvmmsg; each datagram lands after the slot's headroom. Returns
-    /// how many arrived (0 when none was waiting).
-    pub fn recv_batch(&self, batch: &mut PacketBatch) -> io::Result<usize> {
+    /// one recvmmsg; each datagram lands after the slot's headroom and its
+    /// sender in `sources[k]` (k counting from 0 for this call). Returns how
+    /// many arrived (0 when none was waiting).
+    pub fn recv_batch(
+        &self,
+        batch: &mut PacketBatch,
+        sources: &mut [Option<SocketAddr>; MAX_BATCH],
+    ) -> io::Result<usize> {
         let (data, slot_size, headroom, first) = batch.free_slots_mut();
         let free = (data.len() / slot_size)
             .saturating_sub(first)
@@ -91,6 +96,8 @@ impl WanSocket {
         }; MAX_BATCH];
         // SAFETY: mmsghdr is plain old data for which all-zero is a valid value.
         let mut msgs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+        let mut names: [libc::sockaddr_storage; MAX_BATCH] = unsafe { std::mem::zeroed() };
         for i in 0..free {
             let start = (first + i) * slot_size + headroom;
             let slot = &mut data[start..(first + i + 1) * slot_size];
@@ -100,10 +107,13 @@ impl WanSocket {
             };
             msgs[i].msg_hdr.msg_iov = &mut iovs[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         }
         // SAFETY: every msg_iov points at a distinct, live region of `data`
-        // that `batch` keeps borrowed mutably for this call; msg_name is null
-        // (we need no source address); `free <= MAX_BATCH` entries are valid.
+        // that `batch` keeps borrowed mutably for this call; every msg_name at
+        // a distinct, live sockaddr_storage of `names` with its true size;
+        // `free <= MAX_BATCH` entries are valid.
         let n = unsafe {
             libc::recvmmsg(
                 self.sock.as_raw_fd(),
@@ -121,7 +131,8 @@ impl WanSocket {
             };
         }
         let n = n as usize;
-        for m in &msgs[..n] {
+        for (k, m) in msgs[..n].iter().enumerate() {
+            sources[k] = socket_addr(&names[k], m.msg_hdr.msg_namelen);
             // A datagram larger than the slot is truncated: mark it empty so
             // it is counted as malformed instead of processed.
             let len = if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
@@ -132,6 +143,11 @@ impl WanSocket {
             batch.commit(len);
         }
         Ok(n)
+    }
+
+    /// Sends one datagram now (IKE on port 4500); errors are the caller's.
+    pub fn send_to(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.sock.send_to(data, &to.into())
     }
 
     /// Sends `items` (slot index, byte range in the slot, destination) out of
@@ -215,4 +231,31 @@ pub fn strip_ipv4_header(datagram: &[u8]) -> Option<std::ops::Range<usize>> {
         return None;
     }
     Some(ihl..datagram.len())
+}
+
+/// The address a recvmmsg wrote into a sockaddr_storage.
+fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET if len as usize >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the kernel wrote a sockaddr_in, which is
+            // smaller than and alignment-compatible with sockaddr_storage.
+            let sin =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::new(
+                std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).into(),
+                u16::from_be(sin.sin_port),
+            ))
+        }
+        libc::AF_INET6 if len as usize >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            Some(SocketAddr::new(
+                std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr).into(),
+                u16::from_be(sin6.sin6_port),
+            ))
+        }
+        _ => None,
+    }
 }
