@@ -52,6 +52,38 @@ pub struct ConnectionConfig {
     /// Key material including the 4-byte salt, as hex without `0x`.
     pub outbound_key: String,
     pub inbound_key: String,
+    /// Negotiate the SAs with IKEv2 instead of the manual keys above.
+    pub ike: Option<IkeKeying>,
+}
+
+/// `[ipsec_connection.ike]`: IKEv2 with a pre-shared key.
+#[derive(Debug, Clone)]
+pub struct IkeKeying {
+    pub psk: String,
+    pub proposals: Vec<String>,
+    /// `start`, `trap` or `none`.
+    pub start_action: String,
+    /// Seconds; 0 disables DPD.
+    pub dpd_delay: u64,
+    /// `restart`, `clear` or `trap`.
+    pub dpd_action: String,
+    pub local_id: Option<String>,
+    pub remote_id: Option<String>,
+}
+
+impl IkeKeying {
+    /// The modern suite with this PSK, initiating (`start`) or waiting (`none`).
+    pub fn psk(psk: &str, start_action: &str) -> Self {
+        Self {
+            psk: psk.into(),
+            proposals: vec!["aes256gcm16-prfsha256-curve25519".into()],
+            start_action: start_action.into(),
+            dpd_delay: 0,
+            dpd_action: "clear".into(),
+            local_id: None,
+            remote_id: None,
+        }
+    }
 }
 
 /// One gateway's whole config (the control socket is chosen by `Gateway::start`).
@@ -62,6 +94,10 @@ pub struct GatewayConfig {
     pub tun_name: String,
     pub wan_mtu: u32,
     pub connections: Vec<ConnectionConfig>,
+    /// `[ike] retransmit_timeout_ms` / `retransmit_tries` (short in tests,
+    /// so a dead peer is noticed in seconds).
+    pub ike_retransmit_timeout_ms: Option<u64>,
+    pub ike_retransmit_tries: Option<u32>,
 }
 
 /// 36 random bytes (AES-256 key and 4-byte salt, RFC 4106 §8.1) as hex.
@@ -99,7 +135,10 @@ impl GatewayConfig {
                 inbound_spi: 0x2001,
                 outbound_key: key_lr.clone(),
                 inbound_key: key_rl.clone(),
+                ike: None,
             }],
+            ike_retransmit_timeout_ms: None,
+            ike_retransmit_tries: None,
         };
         let right = Self {
             name: "hangzhou".into(),
@@ -119,9 +158,21 @@ impl GatewayConfig {
                 inbound_spi: 0x1001,
                 outbound_key: key_rl,
                 inbound_key: key_lr,
+                ike: None,
             }],
+            ike_retransmit_timeout_ms: None,
+            ike_retransmit_tries: None,
         };
         (left, right)
+    }
+
+    /// The seed pair keyed by IKEv2 with one PSK: the left (on-premises)
+    /// gateway initiates, the right one waits.
+    pub fn ike_site_pair(encapsulation: Encapsulation, psk: &str) -> (Self, Self) {
+        let (mut l, mut r) = Self::site_pair(encapsulation);
+        l.connection().ike = Some(IkeKeying::psk(psk, "start"));
+        r.connection().ike = Some(IkeKeying::psk(psk, "none"));
+        (l, r)
     }
 
     /// The first (in the tests, only) connection.
@@ -144,7 +195,46 @@ impl GatewayConfig {
             self.tun_name,
             self.wan_mtu
         );
+        if self.ike_retransmit_timeout_ms.is_some() || self.ike_retransmit_tries.is_some() {
+            s.push_str("\n[ike]\n");
+            if let Some(t) = self.ike_retransmit_timeout_ms {
+                let _ = writeln!(s, "retransmit_timeout_ms = {t}");
+            }
+            if let Some(t) = self.ike_retransmit_tries {
+                let _ = writeln!(s, "retransmit_tries = {t}");
+            }
+        }
         for c in &self.connections {
+            if let Some(ike) = &c.ike {
+                let _ = write!(
+                    s,
+                    "\n[[ipsec_connection]]\nname = \"{}\"\nremote_address = \"{}\"\n\
+                     local_subnets = {}\nremote_subnets = {}\nencapsulation = \"{}\"\n\n\
+                     [ipsec_connection.ipsec]\nencryption = \"{}\"\nesn = {}\nreplay_window = {}\n\n\
+                     [ipsec_connection.ike]\npsk = \"{}\"\nproposals = {}\nstart_action = \"{}\"\n\
+                     dpd_delay = {}\ndpd_action = \"{}\"\n",
+                    c.name,
+                    c.remote_address,
+                    quoted_list(&c.local_subnets),
+                    quoted_list(&c.remote_subnets),
+                    c.encapsulation.as_str(),
+                    c.encryption,
+                    c.esn,
+                    c.replay_window,
+                    ike.psk,
+                    quoted_list(&ike.proposals),
+                    ike.start_action,
+                    ike.dpd_delay,
+                    ike.dpd_action,
+                );
+                if let Some(id) = &ike.local_id {
+                    let _ = writeln!(s, "local_id = \"{id}\"");
+                }
+                if let Some(id) = &ike.remote_id {
+                    let _ = writeln!(s, "remote_id = \"{id}\"");
+                }
+                continue;
+            }
             let _ = write!(
                 s,
                 "\n[[ipsec_connection]]\nname = \"{}\"\nremote_address = \"{}\"\n\
@@ -344,6 +434,25 @@ impl Gateway {
         .unwrap_or_else(|| self.status())
     }
 
+    /// Kills the daemon with SIGKILL (no DELETE reaches the peer: a crash),
+    /// and removes the TUN device it leaves behind.
+    pub fn kill(&mut self, ns: &Netns) {
+        let mut child = self.child.take().expect("gateway already stopped");
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = ns.exec("ip", &["link", "del", &self.config.tun_name]);
+    }
+
+    /// Runs `ipsecgw ARGS... --socket S` inside the namespace.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let socket = self.socket.to_string_lossy().into_owned();
+        let bin = self.bin.to_string_lossy().into_owned();
+        let mut all = vec!["netns", "exec", &self.ns_name, &bin];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--socket", &socket]);
+        util::run("ip", &all)
+    }
+
     /// Stops the daemon with SIGTERM and returns its exit status (SIGKILL and
     /// a panic if it has not exited within 20 s).
     pub fn stop(&mut self) -> ExitStatus {
@@ -412,6 +521,27 @@ impl Status {
                 "status --json field {path:?} is not an unsigned number: {field}\n{:#}",
                 self.0
             )
+        })
+    }
+
+    /// The IKE SAs (`ike_sas`), empty if there are none.
+    pub fn ike_sas(&self) -> Vec<Value> {
+        self.0
+            .get("ike_sas")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether an IKE SA of connection `name` is ESTABLISHED with a CHILD SA.
+    pub fn ike_established(&self, name: &str) -> bool {
+        self.ike_sas().iter().any(|sa| {
+            sa.get("name").and_then(Value::as_str) == Some(name)
+                && sa.get("state").and_then(Value::as_str) == Some("ESTABLISHED")
+                && sa
+                    .get("children")
+                    .and_then(Value::as_array)
+                    .is_some_and(|c| !c.is_empty())
         })
     }
 
