@@ -79,3 +79,53 @@ wait_until() {
         sleep 0.1
     done
 }
+
+# The kernel-libipsec (userspace ESP) plugin of strongSwan, in
+# libcharon-extra-plugins on Debian 12.
+STRONGSWAN_LIBIPSEC_PLUGIN=/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so
+
+# ensure_strongswan: installs, with apt-get, the strongSwan packages the
+# interop tests run (charon-systemd, one per namespace, driven by swanctl over
+# a per-instance vici socket; see tests/src/strongswan.rs) when charon-systemd,
+# swanctl or the kernel-libipsec plugin is missing. Starts no daemon: the
+# package scripts only start charon through systemd, which is not PID 1 here,
+# and policy-rc.d forbids starting services during the install anyway.
+ensure_strongswan() {
+    if command -v charon-systemd >/dev/null 2>&1 &&
+        command -v swanctl >/dev/null 2>&1 &&
+        [[ -f "$STRONGSWAN_LIBIPSEC_PLUGIN" ]]; then
+        log "strongSwan: charon-systemd, swanctl and kernel-libipsec present"
+        return 0
+    fi
+    local -a pkgs=(
+        strongswan-swanctl charon-systemd strongswan-charon
+        libcharon-extra-plugins libstrongswan-standard-plugins
+        libstrongswan-extra-plugins
+    )
+    command -v apt-get >/dev/null 2>&1 ||
+        die "strongSwan missing and no apt-get to install it: install ${pkgs[*]} by hand"
+    [[ "$(id -u)" -eq 0 ]] || die "strongSwan missing: run as root so it can be installed"
+    log "installing strongSwan: ${pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Keep invoke-rc.d from starting a system-wide charon (or any service)
+    # while the packages install; restore whatever policy was there before.
+    local policy=/usr/sbin/policy-rc.d saved=""
+    if [[ -e "$policy" ]]; then
+        saved="$(mktemp)"
+        cp -p "$policy" "$saved"
+    fi
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    local rc=0
+    { apt-get update -q && apt-get install -y -q --no-install-recommends "${pkgs[@]}"; } || rc=$?
+    if [[ -n "$saved" ]]; then
+        mv -f "$saved" "$policy"
+    else
+        rm -f "$policy"
+    fi
+    [[ $rc -eq 0 ]] || die "apt-get install ${pkgs[*]} failed ($rc)"
+    command -v charon-systemd >/dev/null 2>&1 || die "charon-systemd still missing after installing ${pkgs[*]}"
+    command -v swanctl >/dev/null 2>&1 || die "swanctl still missing after installing ${pkgs[*]}"
+    [[ -f "$STRONGSWAN_LIBIPSEC_PLUGIN" ]] ||
+        die "$STRONGSWAN_LIBIPSEC_PLUGIN still missing after installing ${pkgs[*]}"
+}

@@ -98,6 +98,10 @@ pub struct GatewayConfig {
     /// so a dead peer is noticed in seconds).
     pub ike_retransmit_timeout_ms: Option<u64>,
     pub ike_retransmit_tries: Option<u32>,
+    /// Extra lines for the (first) connection's `[ipsec_connection.ike]`
+    /// and `[ipsec_connection.ipsec]` tables.
+    pub extra_ike: Option<String>,
+    pub extra_ipsec: Option<String>,
 }
 
 /// 36 random bytes (AES-256 key and 4-byte salt, RFC 4106 §8.1) as hex.
@@ -139,6 +143,8 @@ impl GatewayConfig {
             }],
             ike_retransmit_timeout_ms: None,
             ike_retransmit_tries: None,
+            extra_ike: None,
+            extra_ipsec: None,
         };
         let right = Self {
             name: "hangzhou".into(),
@@ -162,6 +168,8 @@ impl GatewayConfig {
             }],
             ike_retransmit_timeout_ms: None,
             ike_retransmit_tries: None,
+            extra_ike: None,
+            extra_ipsec: None,
         };
         (left, right)
     }
@@ -210,7 +218,7 @@ impl GatewayConfig {
                     s,
                     "\n[[ipsec_connection]]\nname = \"{}\"\nremote_address = \"{}\"\n\
                      local_subnets = {}\nremote_subnets = {}\nencapsulation = \"{}\"\n\n\
-                     [ipsec_connection.ipsec]\nencryption = \"{}\"\nesn = {}\nreplay_window = {}\n\n\
+                     [ipsec_connection.ipsec]\nencryption = \"{}\"\nesn = {}\nreplay_window = {}\n{}\n\
                      [ipsec_connection.ike]\npsk = \"{}\"\nproposals = {}\nstart_action = \"{}\"\n\
                      dpd_delay = {}\ndpd_action = \"{}\"\n",
                     c.name,
@@ -221,6 +229,7 @@ impl GatewayConfig {
                     c.encryption,
                     c.esn,
                     c.replay_window,
+                    self.extra_ipsec.as_deref().unwrap_or(""),
                     ike.psk,
                     quoted_list(&ike.proposals),
                     ike.start_action,
@@ -232,6 +241,9 @@ impl GatewayConfig {
                 }
                 if let Some(id) = &ike.remote_id {
                     let _ = writeln!(s, "remote_id = \"{id}\"");
+                }
+                if let Some(extra) = &self.extra_ike {
+                    let _ = writeln!(s, "{extra}");
                 }
                 continue;
             }

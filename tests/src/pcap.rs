@@ -206,6 +206,54 @@ impl Pcap {
         }
     }
 
+    /// Checks that the link carried nothing but ARP and UDP datagrams to or
+    /// from one of `ports` (e.g. IKE and ESP in UDP: 500 and 4500), counting
+    /// fragments of UDP datagrams as such. Returns how many UDP packets there
+    /// were, or a description of every other frame.
+    pub fn only_udp_ports(&self, ports: &[u16]) -> Result<usize, String> {
+        let mut udp = 0;
+        let mut offending = String::new();
+        for (index, frame) in self.frames.iter().enumerate() {
+            if self.is_arp(frame) {
+                continue;
+            }
+            let ip = self.ipv4(frame);
+            let ok = ip.is_some_and(|ip| {
+                ip.protocol == IpNumber::UDP.0
+                    && (ip.fragment
+                        || ip.udp.is_some_and(|(sport, dport, _)| {
+                            ports.contains(&sport) || ports.contains(&dport)
+                        }))
+            });
+            if ok {
+                udp += 1;
+                continue;
+            }
+            let _ = match ip {
+                Some(ip) => writeln!(
+                    offending,
+                    "frame {index}: IPv4 {} -> {} protocol {} udp {:?} ({} bytes)",
+                    ip.src,
+                    ip.dst,
+                    ip.protocol,
+                    ip.udp.map(|(s, d, _)| (s, d)),
+                    frame.len()
+                ),
+                None => writeln!(
+                    offending,
+                    "frame {index}: not IPv4 or ARP ({} bytes): {}",
+                    frame.len(),
+                    hex::encode(&frame[..frame.len().min(48)])
+                ),
+            };
+        }
+        if offending.is_empty() {
+            Ok(udp)
+        } else {
+            Err(offending)
+        }
+    }
+
     /// How many frames contain `pattern` anywhere in their bytes.
     pub fn frames_containing(&self, pattern: &[u8]) -> usize {
         if pattern.is_empty() {

@@ -268,3 +268,89 @@ fn ike_up_and_down_commands_drive_the_connection() {
         "the error lists the connections"
     );
 }
+
+/// Pings hostL → hostR 200 times at 20 ms while `during` runs; returns
+/// the ping summary line.
+fn ping_through(s: &Sites, during: impl FnOnce()) -> String {
+    std::thread::scope(|scope| {
+        let pinger = scope.spawn(|| {
+            s.topo.host_l.exec(
+                "ping",
+                &["-q", "-i", "0.02", "-c", "200", "-W", "1", HOST_R],
+            )
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        during();
+        let out = pinger.join().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+}
+
+fn spis(gw: &Gateway) -> (String, Vec<String>) {
+    let st = gw.status();
+    let sa = st.ike_sas().first().cloned().unwrap_or_default();
+    let children = sa["children"].as_array().cloned().unwrap_or_default();
+    (
+        format!("{}{}", sa["spi_i"], sa["spi_r"]),
+        children
+            .iter()
+            .map(|c| c["inbound_spi"].to_string())
+            .collect(),
+    )
+}
+
+#[test]
+fn ike_rekeys_from_either_side_lose_no_ping() {
+    let s = start(Encapsulation::Udp, |_, _| {});
+    wait_established(&s.left, CONN_ON_LEFT);
+    wait_established(&s.right, CONN_ON_RIGHT);
+    let (ike0, child0) = spis(&s.left);
+    let summary = ping_through(&s, || {
+        for (gw, conn, ike) in [
+            (&s.left, CONN_ON_LEFT, false),
+            (&s.right, CONN_ON_RIGHT, false),
+            (&s.left, CONN_ON_LEFT, true),
+            (&s.right, CONN_ON_RIGHT, true),
+        ] {
+            let mut args = vec!["rekey", conn];
+            if ike {
+                args.push("--ike");
+            }
+            let out = gw.cli(&args);
+            assert!(
+                out.status.success(),
+                "ipsecgw {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(600));
+        }
+    });
+    assert!(
+        summary.contains(" 0% packet loss"),
+        "pings were lost across the rekeys:\n{summary}\nleft:\n{}\nright:\n{}",
+        s.left.log(),
+        s.right.log()
+    );
+    let (ike1, child1) = spis(&s.left);
+    assert_ne!(ike0, ike1, "the IKE SA was rekeyed");
+    assert_eq!(child1.len(), 1, "one CHILD SA remains: {child1:?}");
+    assert_ne!(child0, child1, "the CHILD SA was rekeyed");
+    let (_, right_children) = spis(&s.right);
+    assert_eq!(right_children.len(), 1);
+    assert!(s.left.log().matches("CHILD SA installed").count() >= 3);
+}
+
+#[test]
+fn ike_lifetimes_rekey_by_themselves() {
+    let s = start(Encapsulation::Udp, |l, _| {
+        l.extra_ike = Some("lifetime = 10".into());
+        l.extra_ipsec = Some("lifetime = 10".into());
+    });
+    wait_established(&s.left, CONN_ON_LEFT);
+    let (ike0, child0) = spis(&s.left);
+    let summary = ping_through(&s, || std::thread::sleep(Duration::from_secs(9)));
+    assert!(summary.contains(" 0% packet loss"), "{summary}");
+    let (ike1, child1) = spis(&s.left);
+    assert_ne!(ike0, ike1);
+    assert_ne!(child0, child1);
+}

@@ -38,6 +38,8 @@ const MAX_IFNAME: usize = 15;
 const DEFAULT_IKE_PROPOSAL: &str = "aes256gcm16-prfsha256-curve25519";
 /// Seconds of silence before a liveness check (strongSwan's dpd_delay).
 const DEFAULT_DPD_DELAY: u64 = 30;
+/// SA lifetime in seconds when none is given (Alibaba's default and maximum).
+const DEFAULT_LIFETIME: u64 = 86_400;
 /// A shorter pre-shared key is refused: it would fall to a dictionary.
 const MIN_PSK_LEN: usize = 8;
 /// Soft lifetimes fire at this share of the hard ones, so a rekey has time.
@@ -165,6 +167,10 @@ pub struct EspSettings {
     pub replay_window: u32,
     /// Byte and packet lifetimes.
     pub lifetime: Lifetime,
+    /// Time lifetime of negotiated SAs (rekeyed at 80–90 % of it).
+    pub lifetime_time: Option<std::time::Duration>,
+    /// DH group for rekeys (perfect forward secrecy), or none.
+    pub pfs: Option<ipsecgw_ike::crypto::DhGroup>,
 }
 
 /// What `start_action` and `dpd_action` may say (strongSwan's words).
@@ -198,6 +204,8 @@ pub struct IkeSettings {
     pub dpd_delay: Option<std::time::Duration>,
     /// What to do when the peer is found dead: restart, clear or trap.
     pub dpd_action: Action,
+    /// IKE SA lifetime (rekeyed at 80–90 % of it); `None`: never.
+    pub lifetime: Option<std::time::Duration>,
     /// When to negotiate: start, trap or none.
     pub start_action: Action,
 }
@@ -305,6 +313,8 @@ struct IkeSection {
     dpd_action: Option<Spanned<Action>>,
     #[serde(default)]
     start_action: Option<Spanned<Action>>,
+    #[serde(default)]
+    lifetime: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -320,6 +330,10 @@ struct IpsecSection {
     lifetime_bytes: Option<Spanned<u64>>,
     #[serde(default)]
     lifetime_packets: Option<Spanned<u64>>,
+    #[serde(default)]
+    lifetime: Option<Spanned<u64>>,
+    #[serde(default)]
+    pfs: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -793,6 +807,18 @@ impl Validator<'_> {
                 esn,
                 replay_window,
                 lifetime,
+                lifetime_time: self.seconds(&ipsec.lifetime, "ipsec_connection.ipsec.lifetime")?,
+                pfs: match &ipsec.pfs {
+                    None => None,
+                    Some(v) if v.get_ref() == "disabled" || v.get_ref() == "none" => None,
+                    Some(v) => Some(v.get_ref().parse().map_err(|_| {
+                        self.err(
+                            v.span(),
+                            "ipsec_connection.ipsec.pfs",
+                            format!("{:?} is not a supported group: use \"curve25519\", \"ecp256\" or \"disabled\"", v.get_ref()),
+                        )
+                    })?),
+                },
             },
         })
     }
@@ -910,6 +936,7 @@ impl Validator<'_> {
             Some(v) => Some(std::time::Duration::from_secs(*v.get_ref())),
         };
         Ok(IkeSettings {
+            lifetime: self.seconds(&s.lifetime, "ipsec_connection.ike.lifetime")?,
             proposals,
             psk,
             local_id: s.local_id.unwrap_or_else(|| public.to_string()),
@@ -918,6 +945,25 @@ impl Validator<'_> {
             dpd_action,
             start_action,
         })
+    }
+
+    /// A lifetime in seconds: the product's range 0 to 86400 (0: no
+    /// time-based rekeying), default 86400.
+    fn seconds(
+        &self,
+        v: &Option<Spanned<u64>>,
+        key: &str,
+    ) -> Result<Option<std::time::Duration>, ConfigError> {
+        match v {
+            None => Ok(Some(std::time::Duration::from_secs(DEFAULT_LIFETIME))),
+            Some(v) if *v.get_ref() == 0 => Ok(None),
+            Some(v) if *v.get_ref() > DEFAULT_LIFETIME || *v.get_ref() < 10 => Err(self.err(
+                v.span(),
+                key,
+                format!("{} s is out of range: use 10 to {DEFAULT_LIFETIME} seconds, or 0 for no time-based rekeying", v.get_ref()),
+            )),
+            Some(v) => Ok(Some(std::time::Duration::from_secs(*v.get_ref()))),
+        }
     }
 
     /// A secret given inline, in a file or in an environment variable.

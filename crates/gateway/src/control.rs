@@ -77,13 +77,14 @@ async fn answer(line: &str, stats: &Stats, ike: Option<&mpsc::Sender<ControlReq>
             }
             serde_json::to_string(&snap).unwrap_or_else(|e| error(e.to_string()))
         }
-        ("up" | "down", Some(ike)) => {
+        ("up" | "down" | "rekey" | "rekey-ike", Some(ike)) => {
             let (tx, rx) = oneshot::channel();
             let name = arg.trim().to_owned();
-            let req = if verb == "up" {
-                ControlReq::Up(name, tx)
-            } else {
-                ControlReq::Down(name, tx)
+            let req = match verb {
+                "up" => ControlReq::Up(name, tx),
+                "down" => ControlReq::Down(name, tx),
+                "rekey" => ControlReq::Rekey(name, false, tx),
+                _ => ControlReq::Rekey(name, true, tx),
             };
             if ike.send(req).await.is_err() {
                 return error("the IKE task has stopped".into());
@@ -94,11 +95,11 @@ async fn answer(line: &str, stats: &Stats, ike: Option<&mpsc::Sender<ControlReq>
                 Err(_) => error("the IKE task has stopped".into()),
             }
         }
-        ("up" | "down", None) => {
+        ("up" | "down" | "rekey" | "rekey-ike", None) => {
             error("this gateway has no IKE connection: its SAs are keyed by hand".into())
         }
         (other, _) => error(format!(
-            "unknown request {other:?}: the daemon understands status, up NAME, down NAME"
+            "unknown request {other:?}: the daemon understands status, up NAME, down NAME, rekey NAME, rekey-ike NAME"
         )),
     }
 }

@@ -64,6 +64,20 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Rekey a connection's CHILD SAs (or with --ike its IKE SA) now.
+    Rekey {
+        /// The connection's name.
+        name: String,
+        /// Rekey the IKE SA instead of the CHILD SAs.
+        #[arg(long)]
+        ike: bool,
+        /// The daemon's control socket (gateway.control_socket).
+        #[arg(short, long, conflicts_with = "config")]
+        socket: Option<PathBuf>,
+        /// Find the control socket from this config instead.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
     /// Show the running gateway's SAs and counters.
     Status {
         /// The daemon's control socket (gateway.control_socket).
@@ -167,6 +181,20 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "{}",
                 rt.block_on(control::request(&path, &format!("down {name}")))?
+            );
+            Ok(())
+        }
+        Command::Rekey {
+            name,
+            ike,
+            socket,
+            config,
+        } => {
+            let path = control_path(socket, config)?;
+            let verb = if ike { "rekey-ike" } else { "rekey" };
+            println!(
+                "{}",
+                rt.block_on(control::request(&path, &format!("{verb} {name}")))?
             );
             Ok(())
         }

@@ -41,6 +41,8 @@ pub enum ControlReq {
     Up(String, oneshot::Sender<Result<String, String>>),
     /// Delete connection NAME's SAs.
     Down(String, oneshot::Sender<Result<String, String>>),
+    /// Rekey connection NAME's CHILD SAs (or, with `true`, its IKE SA) now.
+    Rekey(String, bool, oneshot::Sender<Result<String, String>>),
 }
 
 /// The daemon's clock: the only place outside tests that reads it.
@@ -61,6 +63,9 @@ pub struct Negotiator {
     out_cmd: CommandSender<OutCmd>,
     in_cmd: CommandSender<InCmd>,
     retries: Vec<(Instant, usize)>,
+    /// Outbound SAs of rekeys we answered, held until the old SA's DELETE
+    /// (make-before-break), by (config connection, inbound SPI).
+    held: std::collections::HashMap<(usize, u32), OutCmd>,
 }
 
 impl std::fmt::Debug for Negotiator {
@@ -128,6 +133,9 @@ impl Negotiator {
                     .collect(),
                 force_encap: c.encapsulation == Encapsulation::Udp,
                 dpd_delay: ike.dpd_delay,
+                ike_lifetime: ike.lifetime,
+                child_lifetime: c.esp.lifetime_time,
+                pfs: c.esp.pfs,
             });
             map.push(i);
         }
@@ -160,6 +168,7 @@ impl Negotiator {
             out_cmd,
             in_cmd,
             retries: Vec::new(),
+            held: std::collections::HashMap::new(),
         }))
     }
 
@@ -268,6 +277,20 @@ impl Negotiator {
                 };
                 let _ = reply.send(r);
             }
+            ControlReq::Rekey(name, ike, reply) => {
+                let r = match self.find(&name) {
+                    Some(i) if ike => {
+                        self.endpoint.rekey_ike(t, i);
+                        Ok(format!("rekeying the IKE SA of {name}"))
+                    }
+                    Some(i) => {
+                        self.endpoint.rekey_child(t, i);
+                        Ok(format!("rekeying the CHILD SAs of {name}"))
+                    }
+                    None => Err(self.unknown(&name)),
+                };
+                let _ = reply.send(r);
+            }
             ControlReq::Down(name, reply) => {
                 let r = match self.find(&name) {
                     Some(i) => {
@@ -356,6 +379,13 @@ impl Negotiator {
         match ev {
             Event::IkeUp { .. } => {}
             Event::ChildUp(child) => self.install(&child),
+            Event::ChildActivate { conn, inbound_spi } => {
+                let Some(&c) = self.map.get(conn) else { return };
+                if let Some(cmd) = self.held.remove(&(c, inbound_spi)) {
+                    tracing::debug!(connection = %self.cfg.connections[c].name, inbound_spi = %format_args!("{inbound_spi:08x}"), "rekeyed CHILD SA now carries outbound traffic");
+                    self.out_cmd.send(cmd);
+                }
+            }
             Event::ChildDown {
                 conn,
                 inbound_spi,
@@ -363,6 +393,7 @@ impl Negotiator {
             } => {
                 let Some(&c) = self.map.get(conn) else { return };
                 tracing::info!(connection = %self.cfg.connections[c].name, inbound_spi = %format_args!("{inbound_spi:08x}"), outbound_spi = %format_args!("{outbound_spi:08x}"), "CHILD SA removed");
+                self.held.remove(&(c, inbound_spi));
                 self.out_cmd.send(OutCmd::Remove {
                     conn: c,
                     spi: outbound_spi,
@@ -387,7 +418,7 @@ impl Negotiator {
         }
     }
 
-    fn install(&self, child: &ChildSa) {
+    fn install(&mut self, child: &ChildSa) {
         let Some(&c) = self.map.get(child.conn) else {
             return;
         };
@@ -436,11 +467,16 @@ impl Negotiator {
             local: child.local_ts.clone(),
             remote: child.remote_ts.clone(),
         });
-        self.out_cmd.send(OutCmd::Install {
+        let cmd = OutCmd::Install {
             conn: c,
             sa: Box::new(outbound),
             remote,
             encapsulation,
-        });
+        };
+        if child.activate {
+            self.out_cmd.send(cmd);
+        } else {
+            self.held.insert((c, child.inbound_spi), cmd);
+        }
     }
 }

@@ -35,6 +35,12 @@ pub struct ConnectionConfig {
     pub force_encap: bool,
     /// Idle time after which a liveness check is sent; `None` disables DPD.
     pub dpd_delay: Option<Duration>,
+    /// IKE SA lifetime: rekeyed at 80–90 % of it; `None`: never.
+    pub ike_lifetime: Option<Duration>,
+    /// CHILD SA lifetime: rekeyed at 80–90 % of it; `None`: never.
+    pub child_lifetime: Option<Duration>,
+    /// DH group for CHILD SA rekeys (perfect forward secrecy), if any.
+    pub pfs: Option<crate::crypto::DhGroup>,
 }
 
 impl std::fmt::Debug for ConnectionConfig {

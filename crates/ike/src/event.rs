@@ -46,8 +46,11 @@ pub struct ChildSa {
     pub peer: SocketAddr,
     /// ESP in UDP 4500 (a NAT was detected, or encapsulation forced).
     pub encap: bool,
-    /// Whether this SA replaces `replaces` (a rekey): install, then remove the old.
-    pub replaces: Option<(u32, u32)>,
+    /// Whether the outbound SA carries traffic now. When `false` (a rekey
+    /// we answered), install the inbound SA now and hold the outbound one
+    /// until [`Event::ChildActivate`], so no packet is sent on an SA the
+    /// peer cannot yet decrypt (make-before-break).
+    pub activate: bool,
 }
 
 impl std::fmt::Debug for ChildSa {
@@ -81,6 +84,8 @@ pub enum DownReason {
     NoProposalChosen(String),
     /// Anything else; the text says what.
     Failed(String),
+    /// Replaced by a rekeyed IKE SA (its CHILD SAs moved over).
+    Rekeyed,
 }
 
 /// Things the driver must act on, in the order they happened.
@@ -99,6 +104,13 @@ pub enum Event {
     },
     /// A CHILD SA is ready: install it.
     ChildUp(Box<ChildSa>),
+    /// The held outbound SA of a rekeyed CHILD SA now carries traffic.
+    ChildActivate {
+        /// Connection index.
+        conn: usize,
+        /// The new CHILD SA's inbound SPI (names it).
+        inbound_spi: u32,
+    },
     /// A CHILD SA is gone: remove it.
     ChildDown {
         /// Connection index.

@@ -116,6 +116,16 @@ impl EspProposal {
         }
     }
 
+    /// The same with a DH transform for PFS in a CREATE_CHILD_SA (§1.3.1).
+    pub fn to_wire_pfs(&self, num: u8, spi: u32, pfs: Option<DhGroup>) -> Proposal {
+        let mut p = self.to_wire(num, spi);
+        if let Some(g) = pfs {
+            p.transforms
+                .push(transform(TransformType::Dh, g.id(), None));
+        }
+        p
+    }
+
     fn offered_by(&self, p: &Proposal) -> bool {
         let esn = transform(
             TransformType::Esn,
@@ -131,10 +141,6 @@ impl EspProposal {
             && has(p, &cipher_transform(self.cipher))
             && esn_ok
             && no_integrity(p)
-            && !p
-                .transforms
-                .iter()
-                .any(|t| t.kind == TransformType::Dh && t.id != 0)
     }
 
     /// Reads the single choice a responder returned, with its SPI.

@@ -33,6 +33,9 @@ pub fn conn(me: &str, peer: &str, local: &str, remote: &str, psk: &str) -> Conne
         remote_ts: vec![remote.parse().unwrap()],
         force_encap: false,
         dpd_delay: None,
+        ike_lifetime: None,
+        child_lifetime: None,
+        pfs: None,
     }
 }
 

@@ -21,6 +21,8 @@ use crate::crypto::{
 };
 use crate::event::{ChildSa, DownReason, Event, IkeSaId, Transmit};
 use crate::proposal::{self, EspProposal, IkeProposal};
+mod rekey;
+
 use crate::wire::{
     emit_payloads, parse_payloads, Delete, ExchangeType, Flags, Header, Message, Notify,
     NotifyType, Payload, PayloadType, ProtocolId, SaPayload, IKE_HEADER_LEN,
@@ -38,6 +40,24 @@ const NAT_T_PORT: u16 = 4500;
 const AUTH_PSK: u8 = 2;
 /// Version of the cookie secret (RFC 7296 §2.6); one secret per endpoint.
 const COOKIE_VERSION: u8 = 1;
+
+/// A CHILD SA about to be recorded.
+struct NewChild {
+    proposal: EspProposal,
+    inbound_spi: u32,
+    outbound_spi: u32,
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
+    /// A fresh DH shared secret (PFS), if the exchange had KE payloads.
+    g_ir: Option<Zeroizing<Vec<u8>>>,
+    /// The nonces of the exchange that created it.
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+    /// Whether we initiated that exchange (decides the key order).
+    we_initiated: bool,
+    /// Whether its outbound SA carries traffic at once.
+    activate: bool,
+}
 
 /// Counters of what the endpoint dropped, by cause.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +103,12 @@ enum RequestKind {
     Auth,
     Dpd,
     DeleteIke,
+    /// DELETE of the CHILD SA with this inbound SPI.
+    DeleteChild(u32),
+    /// CREATE_CHILD_SA rekeying the CHILD SA with this inbound SPI.
+    RekeyChild(u32),
+    /// CREATE_CHILD_SA rekeying the IKE SA.
+    RekeyIke,
 }
 
 #[derive(Debug)]
@@ -93,6 +119,16 @@ struct Pending {
     tries: u32,
     timeout: Duration,
     deadline: Instant,
+    /// What a CREATE_CHILD_SA request needs to finish when answered.
+    exchange: Option<rekey::Outstanding>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChildState {
+    /// Carrying traffic.
+    Installed,
+    /// Replaced by a rekey; waiting for its DELETE.
+    Replaced,
 }
 
 #[derive(Debug)]
@@ -103,6 +139,11 @@ struct Child {
     local_ts: Vec<TrafficSelector>,
     remote_ts: Vec<TrafficSelector>,
     established: Instant,
+    rekey_at: Option<Instant>,
+    state: ChildState,
+    /// A rekey of it as responder whose outbound SA waits for the old SA's
+    /// DELETE before it carries traffic (make-before-break).
+    successor: Option<u32>,
 }
 
 struct IkeSa {
@@ -140,6 +181,13 @@ struct IkeSa {
     created: Instant,
     established: Option<Instant>,
     last_heard: Instant,
+    /// When this IKE SA is to be rekeyed.
+    rekey_at: Option<Instant>,
+    /// A CREATE_CHILD_SA we answered while our own rekey of the same SA
+    /// was outstanding (RFC 7296 §2.8.1).
+    collision: Option<rekey::Collision>,
+    /// Replaced by a rekey: going away is not a failure.
+    rekeyed: bool,
 }
 
 impl std::fmt::Debug for IkeSa {
@@ -436,6 +484,15 @@ impl Endpoint {
                 let t = sa.last_heard + delay;
                 d = Some(d.map_or(t, |x| x.min(t)));
             }
+            let rekeys = sa.rekey_at.into_iter().chain(
+                sa.children
+                    .iter()
+                    .filter(|c| c.state == ChildState::Installed)
+                    .filter_map(|c| c.rekey_at),
+            );
+            for t in rekeys {
+                d = Some(d.map_or(t, |x| x.min(t)));
+            }
         }
         d
     }
@@ -516,6 +573,9 @@ impl Endpoint {
             created: now,
             established: None,
             last_heard: now,
+            rekey_at: None,
+            collision: None,
+            rekeyed: false,
         };
         tracing::info!(connection = %c.name, peer = %remote, "initiating IKE SA");
         self.sas.insert(spi_i, sa);
@@ -541,6 +601,37 @@ impl Endpoint {
             // Make-before-break does not apply to a deliberate delete: the
             // data plane forgets the SAs now; the DELETE is a courtesy.
             self.remove(id, DownReason::Deleted);
+        }
+    }
+
+    /// Rekeys connection `conn`'s CHILD SAs now (as their lifetime would).
+    pub fn rekey_child(&mut self, now: Instant, conn: usize) {
+        let targets: Vec<([u8; 8], u32)> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.conn == conn && sa.state == State::Established)
+            .flat_map(|(id, sa)| {
+                sa.children
+                    .iter()
+                    .filter(|c| c.state == ChildState::Installed)
+                    .map(move |c| (*id, c.inbound_spi))
+            })
+            .collect();
+        for (id, spi) in targets {
+            self.request(now, id, RequestKind::RekeyChild(spi));
+        }
+    }
+
+    /// Rekeys connection `conn`'s IKE SA now.
+    pub fn rekey_ike(&mut self, now: Instant, conn: usize) {
+        let ids: Vec<[u8; 8]> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.conn == conn && sa.state == State::Established && !sa.rekeyed)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.request(now, id, RequestKind::RekeyIke);
         }
     }
 
@@ -642,6 +733,20 @@ impl Endpoint {
                 continue;
             }
             if sa.state == State::Established {
+                if sa.rekey_at.is_some_and(|t| now >= t) {
+                    sa.rekey_at = None;
+                    self.request(now, id, RequestKind::RekeyIke);
+                    continue;
+                }
+                let due = sa.children.iter_mut().find(|c| {
+                    c.state == ChildState::Installed && c.rekey_at.is_some_and(|t| now >= t)
+                });
+                if let Some(c) = due {
+                    c.rekey_at = None;
+                    let spi = c.inbound_spi;
+                    self.request(now, id, RequestKind::RekeyChild(spi));
+                    continue;
+                }
                 let dpd = self.cfg.connections.get(sa.conn).and_then(|c| c.dpd_delay);
                 if let Some(delay) = dpd {
                     if now >= sa.last_heard + delay {
@@ -716,6 +821,18 @@ impl Endpoint {
         kind: RequestKind,
         bytes: Vec<u8>,
     ) {
+        self.start_request_with(now, id, msg_id, kind, bytes, None);
+    }
+
+    fn start_request_with(
+        &mut self,
+        now: Instant,
+        id: [u8; 8],
+        msg_id: u32,
+        kind: RequestKind,
+        bytes: Vec<u8>,
+        exchange: Option<rekey::Outstanding>,
+    ) {
         let timeout = self.cfg.retransmit_timeout;
         let Some(sa) = self.sas.get_mut(&id) else {
             return;
@@ -732,6 +849,7 @@ impl Endpoint {
             tries: 0,
             timeout,
             deadline: now + timeout,
+            exchange,
         });
     }
 
@@ -753,6 +871,18 @@ impl Endpoint {
                 protocol: ProtocolId::Ike,
                 spis: vec![],
             })],
+            RequestKind::DeleteChild(spi) => {
+                if !sa.children.iter().any(|c| c.inbound_spi == spi) {
+                    return self.next_queued(now, id);
+                }
+                vec![Payload::Delete(Delete {
+                    protocol: ProtocolId::Esp,
+                    spis: vec![spi.to_be_bytes().to_vec()],
+                })]
+            }
+            RequestKind::RekeyChild(_) | RequestKind::RekeyIke => {
+                return self.rekey_request(now, id, kind);
+            }
             RequestKind::Init | RequestKind::Auth => return,
         };
         let msg_id = sa.next_request_id;
@@ -993,6 +1123,9 @@ impl Endpoint {
             created: now,
             established: None,
             last_heard: now,
+            rekey_at: None,
+            collision: None,
+            rekeyed: false,
         };
         let mut chosen_wire = chosen.to_wire(num, Vec::new());
         chosen_wire.num = num;
@@ -1079,14 +1212,7 @@ impl Endpoint {
                 self.on_informational_request(id, mid, &payloads)
             }
             (ExchangeType::CreateChildSa, State::Established) => {
-                // Rekeying and extra CHILD SAs come with the next step; say
-                // so in the protocol's words (§1.3).
-                self.respond(
-                    id,
-                    ExchangeType::CreateChildSa,
-                    mid,
-                    &[notify(NotifyType::NoAdditionalSas, vec![])],
-                );
+                self.on_create_child_request(now, id, mid, &payloads)
             }
             _ => {
                 self.counters.bad_message_id += 1;
@@ -1235,47 +1361,76 @@ impl Endpoint {
                 proposal: p,
             });
         }
+        self.schedule_ike_rekey(now, id);
         if let Some((chosen, in_spi, out_spi, local_ts, remote_ts)) = child {
-            self.install_child(now, id, chosen, in_spi, out_spi, local_ts, remote_ts, None);
+            let (ni, nr) = self
+                .sas
+                .get(&id)
+                .map(|s| (s.ni.clone(), s.nr.clone()))
+                .unwrap_or_default();
+            self.install_child(
+                now,
+                id,
+                NewChild {
+                    proposal: chosen,
+                    inbound_spi: in_spi,
+                    outbound_spi: out_spi,
+                    local_ts,
+                    remote_ts,
+                    g_ir: None,
+                    ni,
+                    nr,
+                    we_initiated: false,
+                    activate: true,
+                },
+            );
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn install_child(
-        &mut self,
-        now: Instant,
-        id: [u8; 8],
-        chosen: EspProposal,
-        inbound_spi: u32,
-        outbound_spi: u32,
-        local_ts: Vec<TrafficSelector>,
-        remote_ts: Vec<TrafficSelector>,
-        g_ir: Option<&[u8]>,
-    ) {
+    /// Records a new CHILD SA and tells the driver its keys (RFC 7296 §2.17:
+    /// KEYMAT = prf+(SK_d, [g^ir |] Ni | Nr), the exchange initiator's
+    /// outbound key first).
+    fn install_child(&mut self, now: Instant, id: [u8; 8], n: NewChild) {
+        let lifetime = self
+            .sas
+            .get(&id)
+            .and_then(|sa| self.cfg.connections.get(sa.conn))
+            .and_then(|c| c.child_lifetime);
+        let rekey_at = lifetime.map(|l| now + self.jittered(l));
         let Some(sa) = self.sas.get_mut(&id) else {
             return;
         };
         let (Some(p), Some(keys)) = (sa.proposal, sa.keys.as_ref()) else {
             return;
         };
-        let klen = chosen.cipher.key_len();
-        // §2.17: initiator-to-responder key first, then the other way.
-        let keymat = child_keymat(p.prf, &keys.sk_d, g_ir, &sa.ni, &sa.nr, 2 * klen);
-        let (i2r, r2i) = (
-            Zeroizing::new(keymat[..klen].to_vec()),
-            Zeroizing::new(keymat[klen..2 * klen].to_vec()),
+        let klen = n.proposal.cipher.key_len();
+        let keymat = child_keymat(
+            p.prf,
+            &keys.sk_d,
+            n.g_ir.as_deref().map(|g| &g[..]),
+            &n.ni,
+            &n.nr,
+            2 * klen,
         );
-        let (inbound_key, outbound_key) = match sa.role {
-            Role::Initiator => (r2i, i2r),
-            Role::Responder => (i2r, r2i),
+        let (i2r, r2i) = (
+            Zeroizing::new(keymat.get(..klen).unwrap_or_default().to_vec()),
+            Zeroizing::new(keymat.get(klen..2 * klen).unwrap_or_default().to_vec()),
+        );
+        let (inbound_key, outbound_key) = if n.we_initiated {
+            (r2i, i2r)
+        } else {
+            (i2r, r2i)
         };
         sa.children.push(Child {
-            inbound_spi,
-            outbound_spi,
-            proposal: chosen,
-            local_ts: local_ts.clone(),
-            remote_ts: remote_ts.clone(),
+            inbound_spi: n.inbound_spi,
+            outbound_spi: n.outbound_spi,
+            proposal: n.proposal,
+            local_ts: n.local_ts.clone(),
+            remote_ts: n.remote_ts.clone(),
             established: now,
+            rekey_at,
+            state: ChildState::Installed,
+            successor: None,
         });
         let encap = sa.nat || sa.remote.port() == NAT_T_PORT;
         let peer = sa.remote;
@@ -1283,17 +1438,58 @@ impl Endpoint {
         self.events.push_back(Event::ChildUp(Box::new(ChildSa {
             conn,
             ike: id,
-            inbound_spi,
-            outbound_spi,
-            proposal: chosen,
+            inbound_spi: n.inbound_spi,
+            outbound_spi: n.outbound_spi,
+            proposal: n.proposal,
             inbound_key,
             outbound_key,
-            local_ts,
-            remote_ts,
+            local_ts: n.local_ts,
+            remote_ts: n.remote_ts,
             peer,
             encap,
-            replaces: None,
+            activate: n.activate,
         })));
+    }
+
+    /// A rekey time: between 80 % and 90 % of the lifetime, at random, so
+    /// two peers with equal lifetimes rarely collide (strongSwan's
+    /// rekey_time / rand_time idea).
+    fn jittered(&mut self, lifetime: Duration) -> Duration {
+        let spread = f64::from(self.rng.next_u32()) / f64::from(u32::MAX);
+        lifetime.mul_f64(0.8 + 0.1 * spread)
+    }
+
+    fn schedule_ike_rekey(&mut self, now: Instant, id: [u8; 8]) {
+        let lifetime = self
+            .sas
+            .get(&id)
+            .and_then(|sa| self.cfg.connections.get(sa.conn))
+            .and_then(|c| c.ike_lifetime);
+        let at = lifetime.map(|l| now + self.jittered(l));
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.rekey_at = at;
+        }
+    }
+
+    /// Drops the CHILD SA with this inbound SPI (after our DELETE was
+    /// answered), reporting it down.
+    fn forget_child(&mut self, id: [u8; 8], inbound_spi: u32) {
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        let Some(pos) = sa
+            .children
+            .iter()
+            .position(|c| c.inbound_spi == inbound_spi)
+        else {
+            return;
+        };
+        let c = sa.children.remove(pos);
+        self.events.push_back(Event::ChildDown {
+            conn: sa.conn,
+            inbound_spi: c.inbound_spi,
+            outbound_spi: c.outbound_spi,
+        });
     }
 
     fn on_informational_request(&mut self, id: [u8; 8], mid: u32, payloads: &[Payload]) {
@@ -1315,7 +1511,7 @@ impl Endpoint {
                             if let Some(c) = sa.children.iter().find(|c| c.outbound_spi == out_spi)
                             {
                                 ours.push(c.inbound_spi.to_be_bytes().to_vec());
-                                gone.push((c.inbound_spi, c.outbound_spi));
+                                gone.push((c.inbound_spi, c.outbound_spi, c.successor));
                             }
                         }
                         if !ours.is_empty() {
@@ -1339,7 +1535,17 @@ impl Endpoint {
             return;
         };
         let conn = sa.conn;
-        for (i, o) in gone {
+        for (i, o, successor) in gone {
+            // Make-before-break: the SA that replaces this one carries our
+            // traffic from now on, before this one goes.
+            if let Some(next) = successor {
+                if sa.children.iter().any(|c| c.inbound_spi == next) {
+                    self.events.push_back(Event::ChildActivate {
+                        conn,
+                        inbound_spi: next,
+                    });
+                }
+            }
             sa.children.retain(|c| c.inbound_spi != i);
             self.events.push_back(Event::ChildDown {
                 conn,
@@ -1379,12 +1585,18 @@ impl Endpoint {
             self.counters.malformed += 1;
             return;
         };
-        sa.pending = None;
+        let exchange = sa.pending.take().and_then(|p| p.exchange);
         sa.last_heard = now;
         sa.local = local;
         sa.remote = remote;
         match kind {
             RequestKind::Auth => self.on_auth_response(now, id, &payloads),
+            RequestKind::RekeyChild(_) | RequestKind::RekeyIke => {
+                if let Some(ex) = exchange {
+                    self.on_rekey_response(now, id, ex, &payloads);
+                }
+            }
+            RequestKind::DeleteChild(spi) => self.forget_child(id, spi),
             RequestKind::Dpd | RequestKind::DeleteIke | RequestKind::Init => {}
         }
         self.next_queued(now, id);
@@ -1649,9 +1861,30 @@ impl Endpoint {
             peer,
             proposal: p,
         });
+        self.schedule_ike_rekey(now, id);
         match child {
             Some((e, out_spi, tsi, tsr)) => {
-                self.install_child(now, id, e, offered, out_spi, tsi, tsr, None);
+                let (ni, nr) = self
+                    .sas
+                    .get(&id)
+                    .map(|s| (s.ni.clone(), s.nr.clone()))
+                    .unwrap_or_default();
+                self.install_child(
+                    now,
+                    id,
+                    NewChild {
+                        proposal: e,
+                        inbound_spi: offered,
+                        outbound_spi: out_spi,
+                        local_ts: tsi,
+                        remote_ts: tsr,
+                        g_ir: None,
+                        ni,
+                        nr,
+                        we_initiated: true,
+                        activate: true,
+                    },
+                );
             }
             None => {
                 let err = first_error(payloads);
@@ -1664,6 +1897,11 @@ impl Endpoint {
     fn remove(&mut self, id: [u8; 8], reason: DownReason) {
         let Some(sa) = self.sas.remove(&id) else {
             return;
+        };
+        let reason = if sa.rekeyed {
+            DownReason::Rekeyed
+        } else {
+            reason
         };
         self.half_open.remove(&(sa.remote, sa.spi_i));
         for c in &sa.children {
