@@ -79,7 +79,7 @@ fn child_sa_rekeys_at_its_lifetime_make_before_break() {
     );
     // B answered the rekey: its new outbound SA is held until A deletes the
     // old one, then activated before the old one goes.
-    let pos = |pred: &dyn Fn(&Event) -> bool| p.b_events.iter().position(|e| pred(e)).unwrap();
+    let pos = |pred: &dyn Fn(&Event) -> bool| p.b_events.iter().position(pred).unwrap();
     let up = pos(&|e| matches!(e, Event::ChildUp(c) if c.inbound_spi == now.1 && !c.activate));
     let act =
         pos(&|e| matches!(e, Event::ChildActivate { inbound_spi, .. } if *inbound_spi == now.1));
