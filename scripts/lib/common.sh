@@ -26,6 +26,7 @@ ensure_system_packages() {
     command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
     command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
     command -v iperf3 >/dev/null 2>&1 || missing+=(iperf3)
+    command -v nft >/dev/null 2>&1 || missing+=(nftables)
     command -v ps >/dev/null 2>&1 || missing+=(procps)
     command -v sysctl >/dev/null 2>&1 || missing+=(procps)
     [[ -f /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)

@@ -27,6 +27,12 @@ pub const HOST_R: &str = "192.168.4.10";
 pub const SUBNET_L: &str = "10.1.1.0/24";
 pub const SUBNET_R: &str = "192.168.4.0/24";
 
+/// The NAT variant ([`Topology::build_with_nat`]): gwL's WAN is private,
+/// behind a masquerading router whose outside address gwR sees.
+pub const GW_L_PRIVATE: &str = "172.16.0.1";
+pub const NAT_INSIDE: &str = "172.16.0.254";
+pub const NAT_OUTSIDE: &str = "198.51.100.254";
+
 /// Interface names inside the namespaces (names are per namespace, so they
 /// need not be unique across parallel tests).
 pub const HOST_IF: &str = "eth0";
@@ -41,6 +47,8 @@ pub struct Topology {
     pub gw_l: Netns,
     pub gw_r: Netns,
     pub host_r: Netns,
+    /// The NAT router between gwL and gwR, in the NAT variant.
+    pub nat: Option<Netns>,
     pub tmp: TempDir,
 }
 
@@ -57,6 +65,7 @@ impl Topology {
             gw_l: Netns::new(&format!("{prefix}gwL")),
             gw_r: Netns::new(&format!("{prefix}gwR")),
             host_r: Netns::new(&format!("{prefix}hostR")),
+            nat: None,
             tmp,
         };
         for ns in topo.all() {
@@ -86,6 +95,65 @@ impl Topology {
             .ip(&["route", "add", "default", "via", GW_R_LAN]);
         topo.gw_l.sysctl("net.ipv4.ip_forward=1");
         topo.gw_r.sysctl("net.ipv4.ip_forward=1");
+        topo
+    }
+
+    /// The same hosts and gateways, but gwL's WAN (172.16.0.1) sits behind a
+    /// NAT router (nftables masquerade) whose outside address 198.51.100.254
+    /// is all gwR sees:
+    ///
+    /// ```text
+    /// gwL wan0 172.16.0.1 ── in0 nat out0 198.51.100.254 ── wan0 gwR 198.51.100.2
+    /// ```
+    pub fn build_with_nat() -> Self {
+        let mut topo = Self::build();
+        let name = topo.gw_l.name().replace("gwL", "nat");
+        let nat = Netns::new(&name);
+        if Path::new("/proc/sys/net/ipv6").exists() {
+            nat.sysctl("net.ipv6.conf.all.disable_ipv6=1");
+            nat.sysctl("net.ipv6.conf.default.disable_ipv6=1");
+        }
+        // Re-cable gwL's WAN through the NAT.
+        topo.gw_l.ip(&["link", "del", GW_WAN_IF]);
+        veth(&topo.gw_l, GW_WAN_IF, &nat, "in0");
+        veth(&nat, "out0", &topo.gw_r, GW_WAN_IF);
+        address(&topo.gw_l, GW_WAN_IF, "172.16.0.1/24");
+        address(&nat, "in0", "172.16.0.254/24");
+        address(&nat, "out0", "198.51.100.254/24");
+        address(&topo.gw_r, GW_WAN_IF, "198.51.100.2/24");
+        topo.gw_l
+            .ip(&["route", "add", "default", "via", NAT_INSIDE]);
+        nat.sysctl("net.ipv4.ip_forward=1");
+        for args in [
+            &["add", "table", "ip", "nat"][..],
+            &[
+                "add",
+                "chain",
+                "ip",
+                "nat",
+                "post",
+                "{ type nat hook postrouting priority 100 ; }",
+            ][..],
+            &[
+                "add",
+                "rule",
+                "ip",
+                "nat",
+                "post",
+                "oifname",
+                "out0",
+                "masquerade",
+            ][..],
+        ] {
+            let out = nat.exec("nft", args);
+            assert!(
+                out.status.success(),
+                "nft {args:?} in {}: {}",
+                nat.name(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        topo.nat = Some(nat);
         topo
     }
 

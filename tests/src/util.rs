@@ -106,6 +106,7 @@ pub fn require_root_and_tools() {
         ("tcpdump", "tcpdump"),
         ("ping", "iputils-ping"),
         ("kill", "procps"),
+        ("nft", "nftables"),
     ] {
         assert!(
             find_tool(tool).is_some(),

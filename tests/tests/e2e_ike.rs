@@ -354,3 +354,50 @@ fn ike_lifetimes_rekey_by_themselves() {
     assert_ne!(ike0, ike1);
     assert_ne!(child0, child1);
 }
+
+#[test]
+fn ike_detects_a_nat_and_floats_to_udp_4500_by_itself() {
+    use ipsecgw_tests::topology::{GW_L_PRIVATE, NAT_OUTSIDE};
+    let topo = Topology::build_with_nat();
+    // Raw ESP is asked for on both sides: only NAT detection can move the
+    // tunnel to UDP 4500.
+    let (mut l, mut r) = GatewayConfig::ike_site_pair(Encapsulation::Esp, PSK);
+    l.public_address = GW_L_PRIVATE.into();
+    r.connection().remote_address = NAT_OUTSIDE.into();
+    r.connection().ike.as_mut().unwrap().remote_id = Some(GW_L_PRIVATE.into());
+    let right = Gateway::start(&topo.gw_r, &r, topo.dir());
+    let cap = Capture::start(&topo.gw_r, GW_WAN_IF, topo.dir(), "outside");
+    let left = Gateway::start(&topo.gw_l, &l, topo.dir());
+    wait_established(&left, CONN_ON_LEFT);
+    wait_established(&right, CONN_ON_RIGHT);
+    assert!(
+        Topology::ping(&topo.host_l, HOST_R, 3, &[]),
+        "through the NAT"
+    );
+    assert!(
+        Topology::ping(&topo.host_r, HOST_L, 3, &[]),
+        "back through the NAT"
+    );
+    let outside = cap.stop();
+    let n = outside
+        .only_udp_ports(&[500, 4500])
+        .unwrap_or_else(|e| panic!("raw ESP or clear traffic crossed the NAT:\n{e}"));
+    assert!(n >= 12, "{n}");
+    assert!(
+        outside
+            .ipv4_packets()
+            .iter()
+            .all(|p| p.src.to_string() != GW_L_PRIVATE),
+        "the private address never shows outside"
+    );
+    let st = left.status();
+    assert_eq!(st.ike_sas()[0]["nat"], true, "{st}");
+    assert_eq!(st.ike_sas()[0]["remote"], "198.51.100.2:4500", "{st}");
+    assert_eq!(
+        st.connection(CONN_ON_LEFT)["encapsulation"],
+        "udp",
+        "ESP moved into UDP: {st}"
+    );
+    drop(left);
+    drop(right);
+}

@@ -314,3 +314,38 @@ fn dead_peers_are_detected_both_ways_and_tunnels_come_back() {
     gw.stop();
     drop(charon);
 }
+
+#[test]
+fn ipsecgw_behind_a_nat_reaches_strongswan_over_4500() {
+    use ipsecgw_tests::topology::{GW_L_PRIVATE, NAT_OUTSIDE};
+    require_strongswan();
+    let topo = Topology::build_with_nat();
+    let charon = Charon::builder(&topo.gw_r)
+        .site_right()
+        .remote(NAT_OUTSIDE)
+        .remote_id(GW_L_PRIVATE)
+        .psk(PSK)
+        .start();
+    let mut cfg = ipsecgw_config(true, "start");
+    cfg.public_address = GW_L_PRIVATE.into();
+    cfg.connection().encapsulation = Encapsulation::Esp;
+    let gw = Gateway::start(&topo.gw_l, &cfg, topo.dir());
+    assert_strongswan_sa(&charon);
+    assert!(
+        Topology::ping(&topo.host_l, HOST_R, 3, &[]),
+        "through the NAT to strongSwan"
+    );
+    assert!(
+        Topology::ping(&topo.host_r, HOST_L, 3, &[]),
+        "from strongSwan's side back through the NAT"
+    );
+    let sas = charon.sas();
+    let ike = sas.established(charon.ike_name()).unwrap();
+    assert!(
+        ike.remote.starts_with(NAT_OUTSIDE),
+        "strongSwan sees the NAT's address: {sas}"
+    );
+    assert_eq!(gw.status().ike_sas()[0]["nat"], true);
+    drop(gw);
+    drop(charon);
+}

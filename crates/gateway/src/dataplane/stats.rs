@@ -59,6 +59,9 @@ pub struct ConnStats {
     pub too_big: AtomicU64,
     /// Packets for this connection while it has no outbound SA.
     pub no_sa: AtomicU64,
+    /// Whether ESP currently travels in UDP (a negotiated SA may have
+    /// floated to 4500 behind a NAT, whatever the config asked for).
+    pub udp: std::sync::atomic::AtomicBool,
 }
 
 /// Drops that belong to no connection.
@@ -111,9 +114,13 @@ impl Stats {
     pub fn new(gateway: String, conns: Vec<ConnInfo>) -> Self {
         Self {
             gateway,
-            conns: conns
+                        conns: conns
                 .into_iter()
-                .map(|c| (c, ConnStats::default()))
+                .map(|c| {
+                    let s = ConnStats::default();
+                    s.udp.store(c.encapsulation == "udp", Relaxed);
+                    (c, s)
+                })
                 .collect(),
             drops: GlobalDrops::default(),
         }
@@ -128,7 +135,10 @@ impl Stats {
                 .conns
                 .iter()
                 .map(|(info, s)| ConnSnapshot {
-                    info: info.clone(),
+                    info: ConnInfo {
+                        encapsulation: if s.udp.load(Relaxed) { "udp" } else { "esp" }.to_owned(),
+                        ..info.clone()
+                    },
                     outbound: s.outbound.snapshot(),
                     inbound: s.inbound.snapshot(),
                     selector_drops: s.selector_drops.load(Relaxed),
