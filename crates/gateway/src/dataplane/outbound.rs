@@ -228,10 +228,10 @@ impl Outbound {
             c.remote = remote;
             c.encapsulation = encapsulation;
             c.acquire_sent = false;
-            self.stats.conns[conn]
-                .1
-                .udp
-                .store(encapsulation == Encapsulation::Udp, std::sync::atomic::Ordering::Relaxed);
+            self.stats.conns[conn].1.udp.store(
+                encapsulation == Encapsulation::Udp,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
 

@@ -114,7 +114,7 @@ impl Stats {
     pub fn new(gateway: String, conns: Vec<ConnInfo>) -> Self {
         Self {
             gateway,
-                        conns: conns
+            conns: conns
                 .into_iter()
                 .map(|c| {
                     let s = ConnStats::default();
