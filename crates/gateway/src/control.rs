@@ -74,6 +74,21 @@ async fn answer(line: &str, stats: &Stats, ike: Option<&mpsc::Sender<ControlReq>
                 if ike.send(ControlReq::Status(tx)).await.is_ok() {
                     snap.ike_sas = rx.await.unwrap_or_default();
                 }
+                // The data plane counts per SA; show it on each CHILD SA.
+                for sa in &mut snap.ike_sas {
+                    for child in &mut sa.children {
+                        for c in &snap.connections {
+                            if format!("{:08x}", c.inbound.spi) == child.inbound_spi {
+                                child.bytes_in = c.inbound.bytes;
+                                child.packets_in = c.inbound.packets;
+                            }
+                            if format!("{:08x}", c.outbound.spi) == child.outbound_spi {
+                                child.bytes_out = c.outbound.bytes;
+                                child.packets_out = c.outbound.packets;
+                            }
+                        }
+                    }
+                }
             }
             serde_json::to_string(&snap).unwrap_or_else(|e| error(e.to_string()))
         }
@@ -199,12 +214,16 @@ pub fn render(s: &StatusSnapshot) -> String {
             sa.proposal.as_deref().unwrap_or("negotiating"),
             sa.established_secs
                 .map(|s| format!(", established {s}s ago"))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                + &sa
+                    .rekey_in_secs
+                    .map(|s| format!(", rekeying in {s}s"))
+                    .unwrap_or_default(),
         );
         for c in &sa.children {
             let _ = writeln!(
                 o,
-                "    CHILD SA INSTALLED, {}ESP:{}, SPIs {}_i {}_o, {}s; {} === {}",
+                "    CHILD SA INSTALLED, {}ESP:{}, SPIs {}_i {}_o, {}s{}; in {} bytes / {} packets, out {} bytes / {} packets; {} === {}",
                 if sa.nat {
                     "TUNNEL-in-UDP, "
                 } else {
@@ -214,6 +233,11 @@ pub fn render(s: &StatusSnapshot) -> String {
                 c.inbound_spi,
                 c.outbound_spi,
                 c.age_secs,
+                c.rekey_in_secs.map(|s| format!(", rekeying in {s}s")).unwrap_or_default(),
+                c.bytes_in,
+                c.packets_in,
+                c.bytes_out,
+                c.packets_out,
                 c.local_ts.join(" "),
                 c.remote_ts.join(" "),
             );

@@ -339,6 +339,7 @@ impl Negotiator {
             spi_r: hex::encode(s.spi_r),
             proposal: s.proposal.map(|p| p.to_string()),
             established_secs: s.established_for.map(|d| d.as_secs()),
+            rekey_in_secs: s.rekey_in.map(|d| d.as_secs()),
             nat: s.nat,
             children: s
                 .children
@@ -350,6 +351,11 @@ impl Negotiator {
                     local_ts: c.local_ts.iter().map(ToString::to_string).collect(),
                     remote_ts: c.remote_ts.iter().map(ToString::to_string).collect(),
                     age_secs: c.age.as_secs(),
+                    rekey_in_secs: c.rekey_in.map(|d| d.as_secs()),
+                    bytes_in: 0,
+                    packets_in: 0,
+                    bytes_out: 0,
+                    packets_out: 0,
                 })
                 .collect(),
         }
@@ -358,7 +364,11 @@ impl Negotiator {
     /// Sends what the endpoint wants sent and applies its events.
     async fn flush(&mut self) {
         while let Some(t) = self.endpoint.poll_transmit() {
-            let r = if t.local.port() == NAT_T_PORT {
+            // A NAT-keepalive (one 0xFF octet, RFC 3948 §2.3) goes bare; IKE
+            // on port 4500 carries the non-ESP marker.
+            let r = if t.local.port() == NAT_T_PORT && t.data == [0xff] {
+                self.sock4500.send_to(&t.data, t.remote)
+            } else if t.local.port() == NAT_T_PORT {
                 let mut d = Vec::with_capacity(NON_ESP_MARKER.len() + t.data.len());
                 d.extend_from_slice(&NON_ESP_MARKER);
                 d.extend_from_slice(&t.data);
@@ -371,14 +381,14 @@ impl Negotiator {
             }
         }
         while let Some(ev) = self.endpoint.poll_event() {
-            self.apply(ev);
+            self.apply(ev).await;
         }
     }
 
-    fn apply(&mut self, ev: Event) {
+    async fn apply(&mut self, ev: Event) {
         match ev {
             Event::IkeUp { .. } => {}
-            Event::ChildUp(child) => self.install(&child),
+            Event::ChildUp(child) => self.install(&child).await,
             Event::ChildActivate { conn, inbound_spi } => {
                 let Some(&c) = self.map.get(conn) else { return };
                 if let Some(cmd) = self.held.remove(&(c, inbound_spi)) {
@@ -418,7 +428,7 @@ impl Negotiator {
         }
     }
 
-    fn install(&mut self, child: &ChildSa) {
+    async fn install(&mut self, child: &ChildSa) {
         let Some(&c) = self.map.get(child.conn) else {
             return;
         };
@@ -460,13 +470,17 @@ impl Negotiator {
             remote_ts = ?child.remote_ts.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "CHILD SA installed"
         );
-        // Inbound first, so the peer's first packets find their SA.
+        let (done, installed) = oneshot::channel();
         self.in_cmd.send(InCmd::Install {
             conn: c,
             sa: Box::new(inbound),
             local: child.local_ts.clone(),
             remote: child.remote_ts.clone(),
+            done: Some(done),
         });
+        // Inbound first: the peer's answers to our first packets must find
+        // their SA (a second at most; the inbound thread wakes at once).
+        let _ = tokio::time::timeout(Duration::from_secs(1), installed).await;
         let cmd = OutCmd::Install {
             conn: c,
             sa: Box::new(outbound),

@@ -68,6 +68,9 @@ pub enum InCmd {
         local: Vec<TrafficSelector>,
         /// The peer's side's selectors.
         remote: Vec<TrafficSelector>,
+        /// Told once the SA is in place, so the outbound SA (and the
+        /// first packets) go out only after replies can be decrypted.
+        done: Option<tokio::sync::oneshot::Sender<()>>,
     },
     /// Forget the SA `spi`.
     Remove {
@@ -170,12 +173,14 @@ pub fn run_outbound(
             OutCmd::Remove { conn, spi } => out.remove(conn, spi),
         });
         batch.clear();
-        let n = match tun.recv_batch(&mut batch) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
-            Err(e) => return Err(anyhow::Error::new(e).context("reading the TUN device")),
-        };
+        let released = out.release_held(&mut batch);
+        let n = released
+            + match tun.recv_batch(&mut batch) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) => return Err(anyhow::Error::new(e).context("reading the TUN device")),
+            };
         if n == 0 {
             poll::readable(&[tun.fd(), commands.wake.as_raw_fd()], POLL_MS)?;
             continue;
@@ -245,7 +250,13 @@ pub fn run_inbound(
                 sa,
                 local,
                 remote,
-            } => inb.install(conn, *sa, local, remote),
+                done,
+            } => {
+                inb.install(conn, *sa, local, remote);
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
             InCmd::Remove { spi } => inb.remove(spi),
         });
         let mut any = false;

@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
 
+use ipsecgw_esp::tun::PacketBatch;
 use ipsecgw_esp::{EncapError, OutboundSa};
 use ipsecgw_policy::{FlowKey, Policy, PolicyAction, Spd, TrafficSelector};
 
@@ -53,6 +54,9 @@ pub struct OutConn {
     /// Negotiate on the first packet (trap): the negotiator was told once.
     pub trap: bool,
     acquire_sent: bool,
+    /// Packets that arrived while a trap negotiation runs, sent once the
+    /// SA is installed (at most [`TRAP_HOLD`]).
+    held: Vec<Vec<u8>>,
 }
 
 /// The outbound state one thread owns.
@@ -102,6 +106,7 @@ impl Outbound {
                     .as_ref()
                     .is_some_and(|i| i.start_action == crate::config::Action::Trap),
                 acquire_sent: false,
+                held: Vec::new(),
             });
         }
         let candidates = [cfg.tun.address.map(|a| a.addr()), Some(cfg.public_address)];
@@ -162,7 +167,13 @@ impl Outbound {
         };
         let cstats = &self.stats.conns[conn_idx].1;
         let Some(sa) = conn.sa.as_mut() else {
-            bump(&cstats.no_sa);
+            if conn.trap && conn.held.len() < TRAP_HOLD {
+                // Held while the negotiation runs (the only allocation on
+                // this path, and only until the SA exists).
+                conn.held.push(pkt.to_vec());
+            } else {
+                bump(&cstats.no_sa);
+            }
             if conn.trap && !conn.acquire_sent {
                 conn.acquire_sent = true;
                 return OutVerdict::Acquire(conn_idx);
@@ -250,6 +261,27 @@ impl Outbound {
         }
     }
 
+    /// Moves the packets held for connections that now have an SA into
+    /// `batch` (as if just read from the TUN); returns how many.
+    pub fn release_held(&mut self, batch: &mut PacketBatch) -> usize {
+        let mut n = 0;
+        for c in self
+            .conns
+            .iter_mut()
+            .filter(|c| c.sa.is_some() && !c.held.is_empty())
+        {
+            for pkt in c.held.drain(..) {
+                let Some(slot) = batch.next_free() else { break };
+                if let Some(dst) = slot.get_mut(..pkt.len()) {
+                    dst.copy_from_slice(&pkt);
+                    batch.commit(pkt.len());
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
     /// Publishes every SA's counters and takes their lifetime events.
     pub fn publish(&mut self) {
         for (i, c) in self.conns.iter_mut().enumerate() {
@@ -269,6 +301,9 @@ impl Outbound {
 /// Headroom kept even before any SA exists, so slots never need resizing
 /// when one is installed: ESP header (8) + the largest IV (16, AES-CBC).
 pub const MIN_HEADROOM: usize = 24;
+/// Packets held per connection while a trap negotiation runs (strongSwan
+/// holds a few too); the rest are dropped and counted as `no_sa`.
+pub const TRAP_HOLD: usize = 8;
 /// Tailroom kept after every packet: the largest padding (255), pad length
 /// and next header (2) and the largest ICV (32).
 pub const TAILROOM: usize = 255 + 2 + 32;

@@ -200,6 +200,8 @@ pub struct IkeSaView {
     pub proposal: Option<String>,
     /// Seconds since it was established.
     pub established_secs: Option<u64>,
+    /// Seconds until it is rekeyed, if it has a lifetime.
+    pub rekey_in_secs: Option<u64>,
     /// NAT detected or encapsulation forced: ESP in UDP 4500.
     pub nat: bool,
     /// Its CHILD SAs.
@@ -221,6 +223,14 @@ pub struct ChildView {
     pub remote_ts: Vec<String>,
     /// Seconds since it was installed.
     pub age_secs: u64,
+    /// Seconds until it is rekeyed, if it has a lifetime.
+    pub rekey_in_secs: Option<u64>,
+    /// Inner bytes and packets received on it (from the data plane).
+    pub bytes_in: u64,
+    pub packets_in: u64,
+    /// Inner bytes and packets sent on it.
+    pub bytes_out: u64,
+    pub packets_out: u64,
 }
 
 /// One connection in the status output.

@@ -36,6 +36,8 @@ const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The IKE port and the NAT-T port (RFC 7296 §2, RFC 3948).
 const IKE_PORT: u16 = 500;
 const NAT_T_PORT: u16 = 4500;
+/// NAT-keepalive interval (RFC 3948 §2.3 suggests 20 seconds).
+const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
 /// Auth method 2: shared key message integrity code (RFC 7296 §3.8).
 const AUTH_PSK: u8 = 2;
 /// Version of the cookie secret (RFC 7296 §2.6); one secret per endpoint.
@@ -188,6 +190,9 @@ struct IkeSa {
     collision: Option<rekey::Collision>,
     /// Replaced by a rekey: going away is not a failure.
     rekeyed: bool,
+    /// This end is behind a NAT: it keeps the mapping open (RFC 3948 §2.3).
+    behind_nat: bool,
+    next_keepalive: Option<Instant>,
 }
 
 impl std::fmt::Debug for IkeSa {
@@ -319,6 +324,8 @@ pub struct IkeSaStatus {
     pub proposal: Option<IkeProposal>,
     /// Age since it was established.
     pub established_for: Option<Duration>,
+    /// Time until it is rekeyed, if a lifetime is set.
+    pub rekey_in: Option<Duration>,
     /// Whether a NAT was detected (or encapsulation forced).
     pub nat: bool,
     /// Its CHILD SAs.
@@ -340,6 +347,8 @@ pub struct ChildStatus {
     pub remote_ts: Vec<TrafficSelector>,
     /// Age.
     pub age: Duration,
+    /// Time until it is rekeyed, if a lifetime is set.
+    pub rekey_in: Option<Duration>,
 }
 
 fn notify(kind: NotifyType, data: Vec<u8>) -> Payload {
@@ -431,6 +440,7 @@ impl Endpoint {
                 local: sa.local,
                 proposal: sa.proposal,
                 established_for: sa.established.map(|t| now.saturating_duration_since(t)),
+                rekey_in: sa.rekey_at.map(|t| t.saturating_duration_since(now)),
                 nat: sa.nat,
                 children: sa
                     .children
@@ -442,6 +452,7 @@ impl Endpoint {
                         local_ts: c.local_ts.clone(),
                         remote_ts: c.remote_ts.clone(),
                         age: now.saturating_duration_since(c.established),
+                        rekey_in: c.rekey_at.map(|t| t.saturating_duration_since(now)),
                     })
                     .collect(),
             })
@@ -477,6 +488,9 @@ impl Endpoint {
         let mut d: Option<Instant> = sa.pending.as_ref().map(|p| p.deadline);
         if sa.state == State::HalfOpen {
             let t = sa.created + HALF_OPEN_TIMEOUT;
+            d = Some(d.map_or(t, |x| x.min(t)));
+        }
+        if let (State::Established, true, Some(t)) = (sa.state, sa.behind_nat, sa.next_keepalive) {
             d = Some(d.map_or(t, |x| x.min(t)));
         }
         if sa.state == State::Established && sa.pending.is_none() {
@@ -576,6 +590,8 @@ impl Endpoint {
             rekey_at: None,
             collision: None,
             rekeyed: false,
+            behind_nat: false,
+            next_keepalive: None,
         };
         tracing::info!(connection = %c.name, peer = %remote, "initiating IKE SA");
         self.sas.insert(spi_i, sa);
@@ -696,6 +712,22 @@ impl Endpoint {
             let Some(sa) = self.sas.get_mut(&id) else {
                 continue;
             };
+            if sa.state == State::Established && sa.behind_nat {
+                match sa.next_keepalive {
+                    Some(t) if now < t => {}
+                    Some(_) => {
+                        // RFC 3948 §2.3: one 0xFF octet keeps the NAT's
+                        // mapping for port 4500 open.
+                        self.transmits.push_back(Transmit {
+                            local: sa.local,
+                            remote: sa.remote,
+                            data: vec![0xff],
+                        });
+                        sa.next_keepalive = Some(now + NAT_KEEPALIVE);
+                    }
+                    None => sa.next_keepalive = Some(now + NAT_KEEPALIVE),
+                }
+            }
             if sa.state == State::HalfOpen && now >= sa.created + HALF_OPEN_TIMEOUT {
                 let key = (sa.remote, sa.spi_i);
                 self.half_open.remove(&key);
@@ -1092,6 +1124,7 @@ impl Endpoint {
             .is_some_and(|n| n.data == nat_detection_hash(&h.spi_i, &[0; 8], remote));
         let dst_ok = find_notify(&msg.payloads, NotifyType::NatDetectionDestinationIp)
             .is_some_and(|n| n.data == nat_detection_hash(&h.spi_i, &[0; 8], local));
+        let behind_nat = !dst_ok;
         let nat = !src_ok || !dst_ok || c.force_encap;
         let mut sa = IkeSa {
             conn,
@@ -1126,6 +1159,8 @@ impl Endpoint {
             rekey_at: None,
             collision: None,
             rekeyed: false,
+            behind_nat,
+            next_keepalive: behind_nat.then(|| now + NAT_KEEPALIVE),
         };
         let mut chosen_wire = chosen.to_wire(num, Vec::new());
         chosen_wire.num = num;
@@ -1721,6 +1756,8 @@ impl Endpoint {
         let dst_ok = find_notify(&msg.payloads, NotifyType::NatDetectionDestinationIp)
             .is_some_and(|n| n.data == nat_detection_hash(&sa.spi_i, &spi_r, sa.local));
         sa.nat = !src_ok || !dst_ok || c.force_encap;
+        sa.behind_nat = !dst_ok;
+        sa.next_keepalive = sa.behind_nat.then(|| now + NAT_KEEPALIVE);
         sa.spi_r = spi_r;
         sa.nr = nr;
         sa.proposal = Some(chosen);

@@ -699,6 +699,8 @@ impl Endpoint {
             rekey_at: None,
             collision: None,
             rekeyed: false,
+            behind_nat: o.behind_nat,
+            next_keepalive: o.next_keepalive,
         };
         let (conn, peer) = (sa.conn, sa.remote);
         let new_id = sa.our_spi();

@@ -311,3 +311,23 @@ fn garbage_never_panics_and_is_counted() {
     assert!(p.b.counters().malformed > 0);
     assert_eq!(p.b.status(now).len(), 1, "the established SA is untouched");
 }
+
+#[test]
+fn behind_a_nat_the_initiator_floats_to_4500_and_sends_keepalives() {
+    let nat: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+    let mut b = b_conn();
+    b.remote_addr = nat;
+    let mut p = Pair::new(a_conn(), b);
+    p.nat = Some(nat);
+    p.initiate();
+    p.run(Duration::from_secs(5));
+    assert_matching_children(&p);
+    let (a, b) = (child_ups(&p.a_events)[0], child_ups(&p.b_events)[0]);
+    assert!(a.encap && b.encap, "NAT detected: ESP in UDP");
+    assert_eq!(b.peer, std::net::SocketAddr::new(nat, 4500), "B answers the NAT's address");
+    p.run(Duration::from_secs(65));
+    assert!(p.keepalives.0 >= 3, "A keeps the mapping open: {:?}", p.keepalives);
+    assert_eq!(p.keepalives.1, 0, "B is not behind a NAT");
+    let st = p.a.status(p.now);
+    assert!(st[0].nat);
+}

@@ -81,6 +81,10 @@ pub struct Pair {
     pub reorder: bool,
     sent_a: usize,
     sent_b: usize,
+    /// A sits behind a NAT: B sees A's datagrams from this address.
+    pub nat: Option<std::net::IpAddr>,
+    /// NAT keepalives (one 0xFF octet) each side sent.
+    pub keepalives: (usize, usize),
     latency: Duration,
 }
 
@@ -114,6 +118,8 @@ impl Pair {
             reorder: false,
             sent_a: 0,
             sent_b: 0,
+            nat: None,
+            keepalives: (0, 0),
             latency: Duration::from_millis(10),
         }
     }
@@ -161,16 +167,24 @@ impl Pair {
                         Fate::Drop => 0,
                         Fate::Duplicate => 2,
                     };
+                    if t.data == [0xff] {
+                        if from_a {
+                            self.keepalives.0 += 1;
+                        } else {
+                            self.keepalives.1 += 1;
+                        }
+                        continue;
+                    }
                     for _ in 0..copies {
                         // Deliver to the other side, as if its socket saw the
-                        // datagram on the port it was sent to.
-                        let (dst, local) = if from_a {
-                            (&mut self.b, t.remote)
-                        } else {
-                            (&mut self.a, t.remote)
+                        // datagram on the port it was sent to (through the
+                        // NAT, if A is behind one).
+                        let (src, local) = match (from_a, self.nat) {
+                            (true, Some(nat)) => (SocketAddr::new(nat, t.local.port()), t.remote),
+                            (false, Some(_)) => (t.local, SocketAddr::new(self.a_addr.ip(), t.remote.port())),
+                            _ => (t.local, t.remote),
                         };
-                        let local = SocketAddr::new(local.ip(), t.remote.port());
-                        let src = t.local;
+                        let dst = if from_a { &mut self.b } else { &mut self.a };
                         dst.handle_datagram(self.now, local, src, &t.data);
                     }
                 }
