@@ -168,7 +168,9 @@ fn ike_wrong_psk_fails_authentication_with_a_clear_log_and_no_sa() {
         st.connection(CONN_ON_LEFT)["no_sa"].as_u64().unwrap() >= 2,
         "fail closed, counted: {st}"
     );
-    assert!(s.right.status().ike_sas().is_empty());
+    let right = s.right.status();
+    assert!(right.ike_sas().is_empty());
+    assert!(right.0["ike_drops"]["auth_failures"].as_u64().unwrap() >= 1, "counted: {right}");
 }
 
 #[test]

@@ -966,7 +966,8 @@ impl Validator<'_> {
         }
     }
 
-    /// A secret given inline, in a file or in an environment variable.
+    /// A secret given inline, in a file or in an environment variable,
+    /// without its trailing newline.
     fn secret(
         &self,
         key: &str,
@@ -975,6 +976,22 @@ impl Validator<'_> {
         env: &Option<Spanned<String>>,
         section: Range<usize>,
     ) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+        let t = self.secret_text(key, "", inline, file, env, section)?;
+        Ok(Zeroizing::new(
+            t.text.trim_end_matches(['\n', '\r']).as_bytes().to_vec(),
+        ))
+    }
+
+    /// Reads exactly one of `key` (inline), `key_file` or `key_env`.
+    fn secret_text(
+        &self,
+        key: &str,
+        what: &str,
+        inline: &Option<Spanned<String>>,
+        file: &Option<Spanned<PathBuf>>,
+        env: &Option<Spanned<String>>,
+        section: Range<usize>,
+    ) -> Result<SecretText, ConfigError> {
         let given = [inline.is_some(), file.is_some(), env.is_some()]
             .iter()
             .filter(|&&b| b)
@@ -983,34 +1000,51 @@ impl Validator<'_> {
             return Err(self.err(
                 section,
                 key,
-                format!("give exactly one of {key}, {key}_file or {key}_env; {given} given"),
+                format!(
+                    "give exactly one of {key} {what}, {key}_file (a file holding it) or {key}_env (an environment variable holding it); {given} given"
+                ),
             ));
         }
-        let text: Zeroizing<String> = if let Some(k) = inline {
-            Zeroizing::new(k.get_ref().clone())
-        } else if let Some(f) = file {
+        if let Some(k) = inline {
+            return Ok(SecretText {
+                text: Zeroizing::new(k.get_ref().clone()),
+                span: k.span(),
+                key: key.to_owned(),
+                source: "the config".into(),
+            });
+        }
+        if let Some(f) = file {
             let path = self.base.join(f.get_ref());
-            Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
                 self.err(
                     f.span(),
                     &format!("{key}_file"),
                     format!("cannot read {}: {e}", path.display()),
                 )
-            })?)
-        } else if let Some(e) = env {
-            Zeroizing::new((self.env)(e.get_ref()).ok_or_else(|| {
-                self.err(
-                    e.span(),
-                    &format!("{key}_env"),
-                    format!("the environment variable {} is not set", e.get_ref()),
-                )
-            })?)
-        } else {
+            })?;
+            return Ok(SecretText {
+                text: Zeroizing::new(text),
+                span: f.span(),
+                key: format!("{key}_file"),
+                source: path.display().to_string(),
+            });
+        }
+        let Some(e) = env else {
             return Err(self.err(section, key, "no secret given"));
         };
-        Ok(Zeroizing::new(
-            text.trim_end_matches(['\n', '\r']).as_bytes().to_vec(),
-        ))
+        let text = (self.env)(e.get_ref()).ok_or_else(|| {
+            self.err(
+                e.span(),
+                &format!("{key}_env"),
+                format!("the environment variable {} is not set", e.get_ref()),
+            )
+        })?;
+        Ok(SecretText {
+            text: Zeroizing::new(text),
+            span: e.span(),
+            key: format!("{key}_env"),
+            source: format!("${}", e.get_ref()),
+        })
     }
 
     fn subnets(&self, list: &Spanned<Vec<IpNet>>, key: &str) -> Result<Vec<IpNet>, ConfigError> {
@@ -1046,60 +1080,19 @@ impl Validator<'_> {
         algorithm: Algorithm,
         section: Range<usize>,
     ) -> Result<SaKey, ConfigError> {
-        let key_name = format!("ipsec_connection.manual_keys.{dir}_key");
-        let given = [inline.is_some(), file.is_some(), env.is_some()]
-            .iter()
-            .filter(|&&b| b)
-            .count();
-        if given != 1 {
-            return Err(self.err(
-                section,
-                &key_name,
-                format!(
-                    "give exactly one of {dir}_key (hex), {dir}_key_file (a file holding the hex) or {dir}_key_env (an environment variable holding it); {given} given"
-                ),
-            ));
-        }
-        let (text, span, key, source): (Zeroizing<String>, Range<usize>, String, String) =
-            if let Some(k) = inline {
-                (
-                    Zeroizing::new(k.get_ref().clone()),
-                    k.span(),
-                    key_name.clone(),
-                    "the config".into(),
-                )
-            } else if let Some(f) = file {
-                let path = self.base.join(f.get_ref());
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    self.err(
-                        f.span(),
-                        &format!("{key_name}_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                (
-                    Zeroizing::new(text),
-                    f.span(),
-                    format!("{key_name}_file"),
-                    path.display().to_string(),
-                )
-            } else if let Some(e) = env {
-                let text = (self.env)(e.get_ref()).ok_or_else(|| {
-                    self.err(
-                        e.span(),
-                        &format!("{key_name}_env"),
-                        format!("the environment variable {} is not set", e.get_ref()),
-                    )
-                })?;
-                (
-                    Zeroizing::new(text),
-                    e.span(),
-                    format!("{key_name}_env"),
-                    format!("${}", e.get_ref()),
-                )
-            } else {
-                return Err(self.err(section, &key_name, "no key given"));
-            };
+        let SecretText {
+            text,
+            span,
+            key,
+            source,
+        } = self.secret_text(
+            &format!("ipsec_connection.manual_keys.{dir}_key"),
+            "(hex)",
+            inline,
+            file,
+            env,
+            section,
+        )?;
         let bytes = decode_hex(&text).map_err(|why| {
             self.err(
                 span.clone(),
@@ -1121,6 +1114,14 @@ impl Validator<'_> {
         }
         Ok(SaKey::new(bytes))
     }
+}
+
+/// A secret's text and where it came from (for errors that never show it).
+struct SecretText {
+    text: Zeroizing<String>,
+    span: Range<usize>,
+    key: String,
+    source: String,
 }
 
 /// Hex with an optional `0x` prefix; whitespace and `:` separators ignored.

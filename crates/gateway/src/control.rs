@@ -72,7 +72,9 @@ async fn answer(line: &str, stats: &Stats, ike: Option<&mpsc::Sender<ControlReq>
             if let Some(ike) = ike {
                 let (tx, rx) = oneshot::channel();
                 if ike.send(ControlReq::Status(tx)).await.is_ok() {
-                    snap.ike_sas = rx.await.unwrap_or_default();
+                    let (sas, drops) = rx.await.unwrap_or_default();
+                    snap.ike_sas = sas;
+                    snap.ike_drops = drops;
                 }
                 // The data plane counts per SA; show it on each CHILD SA.
                 for sa in &mut snap.ike_sas {
@@ -249,6 +251,16 @@ pub fn render(s: &StatusSnapshot) -> String {
         "  drops: no policy {}, discarded {}, unknown SPI {}, malformed {}, not ESP {}, send errors {}",
         d.no_policy, d.discarded, d.unknown_spi, d.malformed, d.not_esp, d.send_errors
     );
+    if !s.ike_sas.is_empty()
+        || s.ike_drops.malformed + s.ike_drops.unknown_spi + s.ike_drops.auth_failures > 0
+    {
+        let i = &s.ike_drops;
+        let _ = writeln!(
+            o,
+            "  IKE drops: malformed {}, unknown SPI {}, unknown peer {}, bad message ID {}, authentication failures {}, cookies sent {}",
+            i.malformed, i.unknown_spi, i.unknown_peer, i.bad_message_id, i.auth_failures, i.cookies_sent
+        );
+    }
     o
 }
 

@@ -19,7 +19,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Action, Config, Encapsulation, NAT_T_PORT};
-use crate::dataplane::stats::{ChildView, IkeSaView};
+use crate::dataplane::stats::{ChildView, IkeDrops, IkeSaView};
 use crate::sys::socket::WanSocket;
 use crate::worker::{CommandSender, InCmd, OutCmd, ToIke};
 
@@ -36,7 +36,7 @@ const MAX_IKE_DATAGRAM: usize = 65_535;
 #[derive(Debug)]
 pub enum ControlReq {
     /// The IKE SAs, for status.
-    Status(oneshot::Sender<Vec<IkeSaView>>),
+    Status(oneshot::Sender<(Vec<IkeSaView>, IkeDrops)>),
     /// Negotiate connection NAME now.
     Up(String, oneshot::Sender<Result<String, String>>),
     /// Delete connection NAME's SAs.
@@ -259,13 +259,22 @@ impl Negotiator {
         let t = now();
         match req {
             ControlReq::Status(reply) => {
-                let _ = reply.send(
-                    self.endpoint
-                        .status(t)
-                        .iter()
-                        .map(|s| self.view(s))
-                        .collect(),
-                );
+                let c = self.endpoint.counters();
+                let drops = IkeDrops {
+                    malformed: c.malformed,
+                    unknown_spi: c.unknown_spi,
+                    unknown_peer: c.unknown_peer,
+                    bad_message_id: c.bad_message_id,
+                    auth_failures: c.auth_failures,
+                    cookies_sent: c.cookies_sent,
+                };
+                let sas = self
+                    .endpoint
+                    .status(t)
+                    .iter()
+                    .map(|s| self.view(s))
+                    .collect();
+                let _ = reply.send((sas, drops));
             }
             ControlReq::Up(name, reply) => {
                 let r = match self.find(&name) {

@@ -101,10 +101,12 @@ impl Outbound {
                 encapsulation: c.encapsulation,
                 max_inner: c.max_inner,
                 sa,
-                trap: c
-                    .ike
-                    .as_ref()
-                    .is_some_and(|i| i.start_action == crate::config::Action::Trap),
+                trap: c.ike.as_ref().is_some_and(|i| {
+                    // Negotiate on demand: from the start, or again after a
+                    // dead peer (dpd_action = trap).
+                    i.start_action == crate::config::Action::Trap
+                        || i.dpd_action == crate::config::Action::Trap
+                }),
                 acquire_sent: false,
                 held: Vec::new(),
             });

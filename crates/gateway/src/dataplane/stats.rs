@@ -156,6 +156,7 @@ impl Stats {
                 send_errors: d.send_errors.load(Relaxed),
             },
             ike_sas: Vec::new(),
+            ike_drops: IkeDrops::default(),
         }
     }
 }
@@ -177,6 +178,26 @@ pub struct StatusSnapshot {
     /// The IKE SAs (empty without IKE connections).
     #[serde(default)]
     pub ike_sas: Vec<IkeSaView>,
+    /// IKE messages dropped or refused, by cause.
+    #[serde(default)]
+    pub ike_drops: IkeDrops,
+}
+
+/// IKE messages dropped or refused, by cause.
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
+pub struct IkeDrops {
+    /// Did not parse or did not decrypt.
+    pub malformed: u64,
+    /// For no IKE SA of ours.
+    pub unknown_spi: u64,
+    /// IKE_SA_INIT from an address no connection names.
+    pub unknown_peer: u64,
+    /// Unexpected message ID.
+    pub bad_message_id: u64,
+    /// Authentication failures.
+    pub auth_failures: u64,
+    /// COOKIE demands sent (half-open SAs over the threshold).
+    pub cookies_sent: u64,
 }
 
 /// One IKE SA in the status output.
