@@ -76,10 +76,11 @@ impl std::fmt::Debug for Negotiator {
     }
 }
 
-fn esp_algorithm(c: Cipher) -> Algorithm {
+fn esp_algorithm(c: Cipher) -> Option<Algorithm> {
     match c {
-        Cipher::AesGcm16_128 => Algorithm::AesGcm16_128,
-        Cipher::AesGcm16_256 => Algorithm::AesGcm16_256,
+        Cipher::AesGcm16_128 => Some(Algorithm::AesGcm16_128),
+        Cipher::AesGcm16_256 => Some(Algorithm::AesGcm16_256),
+        _ => None,
     }
 }
 
@@ -442,7 +443,10 @@ impl Negotiator {
             return;
         };
         let conn = &self.cfg.connections[c];
-        let algorithm = esp_algorithm(child.proposal.cipher);
+        let Some(algorithm) = esp_algorithm(child.proposal.cipher) else {
+            tracing::warn!(connection = %conn.name, cipher = ?child.proposal.cipher, "the negotiated CHILD SA cannot be installed: no ESP mapping for its cipher");
+            return;
+        };
         let mk = |spi: u32, key: &[u8]| SaConfig {
             spi,
             algorithm,

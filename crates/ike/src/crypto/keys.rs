@@ -60,11 +60,12 @@ impl IkeKeys {
     /// rule of using halves of each nonce applies only to fixed-key-size PRFs.
     ///
     /// Lengths: SK_d, SK_pi, SK_pr = `prf.key_len()`; SK_ei, SK_er =
-    /// `cipher.key_len()` (with salt, RFC 5282 §7.1); SK_ai, SK_ar =
-    /// `integ_key_len`, except that for AEAD ciphers it is ignored and both are
-    /// empty (RFC 5282 §7.1: no integrity keys are derived). A non-AEAD
-    /// cipher's integrity key length is the INTEG transform's key size (at
-    /// most 64 octets), far within prf+'s 255-block bound.
+    /// `cipher.key_len()` (with salt for GCM, RFC 5282 §7.1; the encryption
+    /// key alone for CBC); SK_ai, SK_ar = `integ_key_len`, except that for
+    /// AEAD ciphers it is ignored and both are empty (RFC 5282 §7.1: no
+    /// integrity keys are derived). A non-AEAD cipher's integrity key length
+    /// is the INTEG transform's key size, [`Integ::key_len`](super::Integ::key_len)
+    /// (at most 64 octets), far within prf+'s 255-block bound.
     #[allow(clippy::too_many_arguments)]
     pub fn derive(
         prf: Prf,

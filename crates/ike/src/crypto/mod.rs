@@ -1,4 +1,11 @@
-//! IKEv2 cryptography (RFC 7296 §2.13–§2.18, §3.14; RFC 5282; RFC 8031; RFC 5903).
+//! IKEv2 cryptography (RFC 7296 §2.13–§2.18, §3.14; RFC 5282; RFC 8031;
+//! RFC 5903; RFC 3602 AES-CBC; RFC 4868 HMAC-SHA-2; RFC 3526 / RFC 2409 MODP
+//! groups).
+//!
+//! Weak algorithms (DES, 3DES, HMAC-MD5, MODP groups 1, 2, 5) are here for
+//! interoperability with Alibaba Cloud's VPN Gateway and report
+//! `is_legacy()`; the configuration layer only allows them behind its
+//! `legacy` switch.
 //!
 //! Sans-IO: nothing here reads a clock or the OS's random source. Randomness
 //! enters through a [`Rng`] argument (any `rand_core` 0.6 CSPRNG), so tests
@@ -13,13 +20,16 @@
 
 mod aead;
 mod auth;
+mod blockcipher;
 mod dh;
+mod integ;
 mod keys;
 mod prf;
 
 pub use aead::{Cipher, SkCrypter};
 pub use auth::{cookie, nat_detection_hash, psk_auth, verify_cookie, verify_psk_auth, COOKIE_LEN};
 pub use dh::{DhGroup, DhSecret};
+pub use integ::Integ;
 pub use keys::{child_keymat, IkeKeys};
 pub use prf::{Prf, PRF_PLUS_MAX_ITERATIONS};
 
@@ -35,8 +45,9 @@ impl<T: rand_core::RngCore + rand_core::CryptoRng + ?Sized> Rng for T {}
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
     /// The peer's Diffie-Hellman public value is malformed: wrong length, not a
-    /// point on the curve (RFC 5903 §9), or it yields an all-zero shared secret
-    /// (RFC 8031 §2.3).
+    /// point on the curve (RFC 5903 §9), it yields an all-zero shared secret
+    /// (RFC 8031 §2.3), or a MODP value outside 1 < y < p - 1 (RFC 7296 §5,
+    /// NIST SP 800-56A partial public-key validation).
     #[error("bad Diffie-Hellman public value")]
     BadPublicValue,
     /// An ICV, AUTH value or cookie did not verify.
@@ -45,7 +56,8 @@ pub enum CryptoError {
     /// A key of the wrong length was supplied for the algorithm.
     #[error("bad key length")]
     BadKeyLength,
-    /// The decrypted Pad Length does not fit inside the plaintext (RFC 7296 §3.14).
+    /// The decrypted Pad Length does not fit inside the plaintext, or a CBC
+    /// ciphertext is not a whole number of blocks (RFC 7296 §3.14).
     #[error("bad padding")]
     BadPadding,
     /// The input is shorter than the fixed fields it must carry (IV, ICV, ...).
@@ -58,6 +70,10 @@ pub enum CryptoError {
     /// A private value could not be used (test constructor given a bad scalar).
     #[error("bad private value")]
     BadPrivateValue,
+    /// The algorithms do not fit the constructor: an AEAD cipher given an
+    /// integrity algorithm, or a non-AEAD (CBC) cipher without one.
+    #[error("cipher and integrity algorithm do not fit together")]
+    AlgorithmMismatch,
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Pseudorandom functions (RFC 7296 §3.3.2 transform type 2) and prf+ (§2.13).
 
-use ring::hmac;
 use zeroize::Zeroizing;
 
+use super::integ::{Hash, HmacKey};
 use super::CryptoError;
 
 /// prf+ may iterate at most 255 times: its counter is one octet (RFC 7296 §2.13).
@@ -11,6 +11,9 @@ pub const PRF_PLUS_MAX_ITERATIONS: usize = 255;
 /// An IKEv2 pseudorandom function (RFC 7296 §3.3.2; HMAC-SHA-2 per RFC 4868).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prf {
+    /// PRF_HMAC_MD5 (transform id 1, RFC 2104). LEGACY: only behind the
+    /// `legacy` switch.
+    HmacMd5,
     /// PRF_HMAC_SHA1 (transform id 2, RFC 2104).
     HmacSha1,
     /// PRF_HMAC_SHA2_256 (transform id 5, RFC 4868).
@@ -25,6 +28,7 @@ impl Prf {
     /// The PRF for an IKEv2 transform type 2 id, if supported.
     pub fn from_id(id: u16) -> Option<Prf> {
         match id {
+            1 => Some(Prf::HmacMd5),
             2 => Some(Prf::HmacSha1),
             5 => Some(Prf::HmacSha256),
             6 => Some(Prf::HmacSha384),
@@ -36,6 +40,7 @@ impl Prf {
     /// The IKEv2 transform type 2 id (RFC 7296 §3.3.2, IANA "Transform Type 2").
     pub fn id(self) -> u16 {
         match self {
+            Prf::HmacMd5 => 1,
             Prf::HmacSha1 => 2,
             Prf::HmacSha256 => 5,
             Prf::HmacSha384 => 6,
@@ -46,6 +51,7 @@ impl Prf {
     /// Output length in octets.
     pub fn output_len(self) -> usize {
         match self {
+            Prf::HmacMd5 => 16,
             Prf::HmacSha1 => 20,
             Prf::HmacSha256 => 32,
             Prf::HmacSha384 => 48,
@@ -59,24 +65,25 @@ impl Prf {
         self.output_len()
     }
 
-    fn algorithm(self) -> hmac::Algorithm {
+    /// True for PRFs only allowed behind the `legacy` switch (MD5).
+    pub fn is_legacy(self) -> bool {
+        matches!(self, Prf::HmacMd5)
+    }
+
+    fn hash(self) -> Hash {
         match self {
-            Prf::HmacSha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-            Prf::HmacSha256 => hmac::HMAC_SHA256,
-            Prf::HmacSha384 => hmac::HMAC_SHA384,
-            Prf::HmacSha512 => hmac::HMAC_SHA512,
+            Prf::HmacMd5 => Hash::Md5,
+            Prf::HmacSha1 => Hash::Sha1,
+            Prf::HmacSha256 => Hash::Sha256,
+            Prf::HmacSha384 => Hash::Sha384,
+            Prf::HmacSha512 => Hash::Sha512,
         }
     }
 
     /// `prf(key, data[0] | data[1] | ...)`. HMAC accepts keys of any length
     /// (RFC 2104 §3), so no key-length check is needed.
     pub fn prf(self, key: &[u8], data: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-        let key = hmac::Key::new(self.algorithm(), key);
-        let mut ctx = hmac::Context::with_key(&key);
-        for part in data {
-            ctx.update(part);
-        }
-        Zeroizing::new(ctx.sign().as_ref().to_vec())
+        HmacKey::new(self.hash(), key).sign(data)
     }
 
     /// prf+ (RFC 7296 §2.13):
@@ -116,20 +123,19 @@ impl Prf {
 
     /// `len` must be at most 255 * output_len (callers clamp or check).
     fn prf_plus_inner(self, key: &[u8], seed: &[&[u8]], len: usize) -> Zeroizing<Vec<u8>> {
-        let key = hmac::Key::new(self.algorithm(), key);
+        let key = HmacKey::new(self.hash(), key);
         let mut out = Zeroizing::new(Vec::with_capacity(len));
         // T0 is the empty string: T1 = prf(K, S | 0x01).
         let mut prev: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
         let mut counter: u8 = 1;
         while out.len() < len {
-            let mut ctx = hmac::Context::with_key(&key);
-            ctx.update(&prev);
-            for part in seed {
-                ctx.update(part);
-            }
-            ctx.update(&[counter]);
-            let tag = ctx.sign();
-            let block = tag.as_ref();
+            let mut parts: Vec<&[u8]> = Vec::with_capacity(seed.len() + 2);
+            parts.push(prev.as_slice());
+            parts.extend_from_slice(seed);
+            let counter_octet = [counter];
+            parts.push(&counter_octet);
+            let tag = key.sign(&parts);
+            let block: &[u8] = &tag;
             let take = block.len().min(len - out.len());
             out.extend_from_slice(&block[..take]);
             prev.clear();

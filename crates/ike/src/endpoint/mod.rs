@@ -16,8 +16,8 @@ use zeroize::Zeroizing;
 
 use crate::config::{identity_to_string, ConnectionConfig, EndpointConfig};
 use crate::crypto::{
-    child_keymat, cookie, nat_detection_hash, psk_auth, verify_cookie, verify_psk_auth, DhGroup,
-    DhSecret, IkeKeys, Rng, SkCrypter,
+    child_keymat, cookie, nat_detection_hash, psk_auth, verify_cookie, verify_psk_auth, Cipher,
+    DhGroup, DhSecret, IkeKeys, Rng, SkCrypter,
 };
 use crate::event::{ChildSa, DownReason, Event, IkeSaId, Transmit};
 use crate::proposal::{self, EspProposal, IkeProposal};
@@ -367,6 +367,19 @@ fn first_error(payloads: &[Payload]) -> Option<NotifyType> {
         Payload::Notify(n) if n.kind.is_error() => Some(n.kind),
         _ => None,
     })
+}
+
+/// The SK payload protection of an IKE SA, (outbound, inbound) for our
+/// role: the initiator sends with SK_ei, the responder with SK_er (§2.14).
+fn crypters(cipher: Cipher, keys: &IkeKeys, role: Role) -> Option<(SkCrypter, SkCrypter)> {
+    let (out, inb) = match role {
+        Role::Initiator => (&keys.sk_ei, &keys.sk_er),
+        Role::Responder => (&keys.sk_er, &keys.sk_ei),
+    };
+    Some((
+        SkCrypter::new(cipher, out).ok()?,
+        SkCrypter::new(cipher, inb).ok()?,
+    ))
 }
 
 /// Narrows the peer's selectors to ours (§2.9): every non-empty
@@ -1113,10 +1126,7 @@ impl Endpoint {
             &h.spi_i,
             &spi_r,
         );
-        let (Ok(c_out), Ok(c_in)) = (
-            SkCrypter::new(chosen.cipher, &keys.sk_er),
-            SkCrypter::new(chosen.cipher, &keys.sk_ei),
-        ) else {
+        let Some((c_out, c_in)) = crypters(chosen.cipher, &keys, Role::Responder) else {
             return;
         };
         // NAT detection (§2.23): does what the initiator saw match what we see?
@@ -1745,10 +1755,7 @@ impl Endpoint {
             &sa.spi_i,
             &spi_r,
         );
-        let (Ok(c_out), Ok(c_in)) = (
-            SkCrypter::new(chosen.cipher, &keys.sk_ei),
-            SkCrypter::new(chosen.cipher, &keys.sk_er),
-        ) else {
+        let Some((c_out, c_in)) = crypters(chosen.cipher, &keys, Role::Initiator) else {
             return;
         };
         let src_ok = find_notify(&msg.payloads, NotifyType::NatDetectionSourceIp)

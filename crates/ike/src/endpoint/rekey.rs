@@ -652,14 +652,7 @@ impl Endpoint {
         ni: Vec<u8>,
         nr: Vec<u8>,
     ) {
-        let (out_key, in_key) = match role {
-            Role::Initiator => (&keys.sk_ei, &keys.sk_er),
-            Role::Responder => (&keys.sk_er, &keys.sk_ei),
-        };
-        let (Ok(c_out), Ok(c_in)) = (
-            SkCrypter::new(proposal.cipher, out_key),
-            SkCrypter::new(proposal.cipher, in_key),
-        ) else {
+        let Some((c_out, c_in)) = crypters(proposal.cipher, &keys, role) else {
             return;
         };
         let Some(o) = self.sas.get_mut(&old) else {

@@ -324,9 +324,17 @@ fn behind_a_nat_the_initiator_floats_to_4500_and_sends_keepalives() {
     assert_matching_children(&p);
     let (a, b) = (child_ups(&p.a_events)[0], child_ups(&p.b_events)[0]);
     assert!(a.encap && b.encap, "NAT detected: ESP in UDP");
-    assert_eq!(b.peer, std::net::SocketAddr::new(nat, 4500), "B answers the NAT's address");
+    assert_eq!(
+        b.peer,
+        std::net::SocketAddr::new(nat, 4500),
+        "B answers the NAT's address"
+    );
     p.run(Duration::from_secs(65));
-    assert!(p.keepalives.0 >= 3, "A keeps the mapping open: {:?}", p.keepalives);
+    assert!(
+        p.keepalives.0 >= 3,
+        "A keeps the mapping open: {:?}",
+        p.keepalives
+    );
     assert_eq!(p.keepalives.1, 0, "B is not behind a NAT");
     let st = p.a.status(p.now);
     assert!(st[0].nat);

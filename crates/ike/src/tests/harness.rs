@@ -181,7 +181,9 @@ impl Pair {
                         // NAT, if A is behind one).
                         let (src, local) = match (from_a, self.nat) {
                             (true, Some(nat)) => (SocketAddr::new(nat, t.local.port()), t.remote),
-                            (false, Some(_)) => (t.local, SocketAddr::new(self.a_addr.ip(), t.remote.port())),
+                            (false, Some(_)) => {
+                                (t.local, SocketAddr::new(self.a_addr.ip(), t.remote.port()))
+                            }
                             _ => (t.local, t.remote),
                         };
                         let dst = if from_a { &mut self.b } else { &mut self.a };
