@@ -24,7 +24,7 @@ impl std::fmt::Debug for GcmKey {
 impl GcmKey {
     /// `material` is key || salt, exactly [`Algorithm::key_len`] bytes.
     pub(crate) fn new(algorithm: Algorithm, material: &[u8]) -> Result<Self, SaError> {
-        let key_len = algorithm.aes_key_len();
+        let key_len = algorithm.enc_key_len();
         let (Some(key), Some(salt_bytes)) = (
             material.get(..key_len),
             material.get(key_len..).filter(|s| s.len() == GCM_SALT_LEN),
@@ -35,8 +35,11 @@ impl GcmKey {
                 got: material.len(),
             });
         };
-        let unbound = UnboundKey::new(algorithm.ring_algorithm(), key)
-            .map_err(|_| SaError::KeyRejected(algorithm))?;
+        let ring_alg = algorithm
+            .ring_algorithm()
+            .ok_or(SaError::KeyRejected(algorithm))?;
+        let unbound =
+            UnboundKey::new(ring_alg, key).map_err(|_| SaError::KeyRejected(algorithm))?;
         let mut salt = Zeroizing::new([0u8; GCM_SALT_LEN]);
         salt.copy_from_slice(salt_bytes);
         Ok(Self {

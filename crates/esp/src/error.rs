@@ -7,8 +7,9 @@ use crate::Algorithm;
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SaError {
-    /// The key material has the wrong length for the algorithm (key + 4-byte salt).
-    #[error("{algorithm} needs {expected} bytes of key material (key + 4-byte salt), got {got}")]
+    /// The key material has the wrong length for the algorithm (AES-GCM: key
+    /// + 4-byte salt; CBC: encryption key + integrity key).
+    #[error("{algorithm} needs {expected} bytes of key material ({}), got {got}", algorithm.key_layout())]
     KeyLength {
         /// The algorithm the SA was configured with.
         algorithm: Algorithm,

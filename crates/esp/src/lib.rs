@@ -1,6 +1,8 @@
 //! ESP for ipsecgw: the Encapsulating Security Payload (RFC 4303) with
-//! AES-GCM-16 (RFC 4106), tunnel mode, 32- and 64-bit (ESN) sequence numbers
-//! and an RFC 6479-style anti-replay window.
+//! AES-GCM-16 (RFC 4106) or a CBC cipher (AES, RFC 3602; legacy 3DES and DES)
+//! with HMAC integrity (SHA-1-96, SHA-2 RFC 4868; legacy MD5-96), tunnel
+//! mode, 32- and 64-bit (ESN) sequence numbers and an RFC 6479-style
+//! anti-replay window.
 //!
 //! What it does: parses and builds ESP packets in buffers the caller owns
 //! ([`OutboundSa::encapsulate`] writes the header into headroom in front of the
@@ -16,11 +18,14 @@
 //! time-based lifetimes (the daemon owns the timers and replaces the SA).
 //!
 //! Secrets: key material lives in [`SaKey`] (zeroized on drop, redacted in
-//! `Debug`). The AES key schedule itself lives inside `ring`, which does not
-//! promise to zeroize it.
+//! `Debug`). The AES-GCM key schedule and the HMAC-SHA1/SHA2 key states live
+//! inside `ring`, which does not promise to zeroize them; the CBC key
+//! schedules (RustCrypto `aes`, `des`) and the HMAC-MD5 state are zeroized on
+//! drop.
 #![forbid(unsafe_code)]
 
 mod algorithm;
+mod cbc;
 mod crypto;
 mod error;
 mod lifetime;
@@ -33,7 +38,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use algorithm::{Algorithm, ParseAlgorithmError};
+pub use algorithm::{Algorithm, CbcCipher, Integrity, ParseAlgorithmError};
 pub use error::{DecapError, EncapError, SaError};
 pub use lifetime::Lifetime;
 pub use sa::{

@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use zeroize::Zeroizing;
 
+use crate::cbc::{CbcHmacKey, OpenError};
 use crate::crypto::{build_aad, GcmKey};
 use crate::lifetime::LifetimeTracker;
 use crate::replay::ReplayWindow;
@@ -33,14 +34,16 @@ const MAX_RESERVED_SPI: u32 = 255;
 const MAX_SEQ_32: u64 = u32::MAX as u64;
 const MAX_SEQ_64: u64 = u64::MAX;
 
-/// Key material for one SA: the AES key followed by the 4-byte RFC 4106 salt,
-/// as IKEv2 derives it (RFC 4106 §8.1). Zeroized on drop; `Debug` never
-/// shows it.
+/// Key material for one SA, as IKEv2 derives it: for AES-GCM the AES key
+/// followed by the 4-byte RFC 4106 salt (RFC 4106 §8.1); for CBC + HMAC the
+/// encryption key followed by the integrity key (RFC 7296 §2.17). Zeroized on
+/// drop; `Debug` never shows it.
 #[derive(Clone)]
 pub struct SaKey(Zeroizing<Vec<u8>>);
 
 impl SaKey {
-    /// Takes ownership of `bytes` (key || salt).
+    /// Takes ownership of `bytes` (key || salt, or encryption key ||
+    /// integrity key).
     pub fn new(bytes: Vec<u8>) -> Self {
         Self(Zeroizing::new(bytes))
     }
@@ -74,7 +77,8 @@ pub struct SaConfig {
     pub spi: u32,
     /// The negotiated transform.
     pub algorithm: Algorithm,
-    /// Key || salt, [`Algorithm::key_len`] bytes.
+    /// Key || salt (AES-GCM) or encryption key || integrity key (CBC),
+    /// [`Algorithm::key_len`] bytes.
     pub key: SaKey,
     /// Extended (64-bit) Sequence Numbers negotiated (RFC 4303 §2.2.1).
     pub esn: bool,
@@ -121,8 +125,20 @@ pub enum SaEvent {
     },
 }
 
+/// One direction's keys, whichever kind of transform. Both variants are
+/// large (key schedules, precomputed HMAC states) and stored inline: an SA
+/// is long-lived and its keys are touched by every packet.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum SaCrypto {
+    /// AES-GCM-16 (RFC 4106).
+    Gcm(GcmKey),
+    /// CBC + HMAC (RFC 4303 §3.2).
+    Cbc(CbcHmacKey),
+}
+
 /// Checks what both directions require and builds the key.
-fn validate(cfg: &SaConfig) -> Result<GcmKey, SaError> {
+fn validate(cfg: &SaConfig) -> Result<SaCrypto, SaError> {
     if cfg.spi <= MAX_RESERVED_SPI {
         return Err(SaError::ReservedSpi(cfg.spi));
     }
@@ -139,7 +155,14 @@ fn validate(cfg: &SaConfig) -> Result<GcmKey, SaError> {
             max: MAX_REPLAY_WINDOW,
         });
     }
-    GcmKey::new(cfg.algorithm, cfg.key.as_bytes())
+    match cfg.algorithm {
+        Algorithm::Cbc { cipher, integrity } => {
+            CbcHmacKey::new(cipher, integrity, cfg.key.as_bytes()).map(SaCrypto::Cbc)
+        }
+        Algorithm::AesGcm16_128 | Algorithm::AesGcm16_256 => {
+            GcmKey::new(cfg.algorithm, cfg.key.as_bytes()).map(SaCrypto::Gcm)
+        }
+    }
 }
 
 fn add_bytes(counters: &mut SaCounters, len: usize) {
@@ -153,7 +176,7 @@ pub struct OutboundSa {
     spi: u32,
     algorithm: Algorithm,
     esn: bool,
-    key: GcmKey,
+    key: SaCrypto,
     /// Sequence number (and IV) of the next packet; starts at 1 (RFC 4303 §3.3.3).
     next_seq: u64,
     max_seq: u64,
@@ -194,22 +217,24 @@ impl OutboundSa {
         self.esn
     }
 
-    /// Bytes needed in front of the inner packet: ESP header (8) + IV (8).
+    /// Bytes needed in front of the inner packet: ESP header (8) + IV (8
+    /// for AES-GCM, 16 for AES-CBC, 8 for DES and 3DES).
     pub fn headroom(&self) -> usize {
         HEADER_LEN + self.algorithm.iv_len()
     }
 
-    /// Most bytes needed after the inner packet: up to 3 bytes of padding,
-    /// pad length, next header and the ICV.
+    /// Most bytes needed after the inner packet: padding (up to 3 bytes for
+    /// AES-GCM, up to block length - 1 for CBC), pad length, next header and
+    /// the ICV. At most 15 + 2 + 32 = 49.
     pub fn tailroom(&self) -> usize {
-        3 + crate::wire::TRAILER_LEN + self.algorithm.icv_len()
+        self.algorithm.pad_align() - 1 + crate::wire::TRAILER_LEN + self.algorithm.icv_len()
     }
 
     /// Exactly how many bytes [`encapsulate`](Self::encapsulate) adds to an
     /// inner packet of `inner_len` bytes (for MTU and buffer sizing).
     pub fn overhead(&self, inner_len: usize) -> usize {
         self.headroom()
-            + usize::from(Trailer::pad_for(inner_len))
+            + usize::from(Trailer::pad_to(inner_len, self.algorithm.pad_align()))
             + crate::wire::TRAILER_LEN
             + self.algorithm.icv_len()
     }
@@ -222,10 +247,13 @@ impl OutboundSa {
     /// inner.end + padding + 2 + icv`). Returns the range of the complete ESP
     /// packet (starting at the SPI). No allocation.
     ///
-    /// The IV is the 64-bit sequence number (unique per key, RFC 4106 §3.1),
-    /// so no randomness is needed. On error nothing is sent and the sequence
-    /// number is not consumed; only `Expired` touches a counter
-    /// (`lifetime_drops`).
+    /// For AES-GCM the IV is the 64-bit sequence number (unique per key,
+    /// RFC 4106 §3.1); for CBC it is the sequence number encrypted with the
+    /// SA's key (unpredictable, NIST SP 800-38A Appendix C), and the ICV is
+    /// an HMAC over header, IV and ciphertext (RFC 4303 §3.3.2, plus the high
+    /// sequence half with ESN). No randomness is needed. On error nothing is
+    /// sent and the sequence number is not consumed; only `Expired` touches a
+    /// counter (`lifetime_drops`).
     pub fn encapsulate(
         &mut self,
         buf: &mut [u8],
@@ -247,7 +275,7 @@ impl OutboundSa {
             .ok_or(EncapError::NoHeadroom)?;
         let inner_len = inner.end - inner.start;
         let trailer = Trailer {
-            pad_len: Trailer::pad_for(inner_len),
+            pad_len: Trailer::pad_to(inner_len, self.algorithm.pad_align()),
             next_header,
         };
         let end = inner
@@ -257,30 +285,49 @@ impl OutboundSa {
         let packet = buf.get_mut(start..end).ok_or(EncapError::NoTailroom)?;
 
         let seq = self.next_seq;
-        let iv = seq.to_be_bytes();
-        let (head, rest) = packet.split_at_mut(headroom);
-        let (header, iv_out) = head.split_at_mut(HEADER_LEN);
-        EspHeader {
-            spi: self.spi,
-            sequence: seq as u32,
-        }
-        .emit(header)
-        .map_err(|_| EncapError::NoHeadroom)?;
-        iv_out.copy_from_slice(&iv);
+        match &self.key {
+            SaCrypto::Gcm(key) => {
+                let iv = seq.to_be_bytes();
+                let (head, rest) = packet.split_at_mut(headroom);
+                let (header, iv_out) = head.split_at_mut(HEADER_LEN);
+                EspHeader {
+                    spi: self.spi,
+                    sequence: seq as u32,
+                }
+                .emit(header)
+                .map_err(|_| EncapError::NoHeadroom)?;
+                iv_out.copy_from_slice(&iv);
 
-        let ct_len = rest.len() - icv_len;
-        let (ct, icv_out) = rest.split_at_mut(ct_len);
-        let trailer_out = ct.get_mut(inner_len..).ok_or(EncapError::NoTailroom)?;
-        trailer
-            .emit(trailer_out)
-            .map_err(|_| EncapError::NoTailroom)?;
-        let (aad, aad_len) = build_aad(self.spi, seq, self.esn);
-        let aad = aad.get(..aad_len).unwrap_or_default();
-        let icv = self
-            .key
-            .seal(&iv, aad, ct)
-            .map_err(|()| EncapError::InvalidRange)?;
-        icv_out.copy_from_slice(&icv);
+                let ct_len = rest.len() - icv_len;
+                let (ct, icv_out) = rest.split_at_mut(ct_len);
+                let trailer_out = ct.get_mut(inner_len..).ok_or(EncapError::NoTailroom)?;
+                trailer
+                    .emit(trailer_out)
+                    .map_err(|_| EncapError::NoTailroom)?;
+                let (aad, aad_len) = build_aad(self.spi, seq, self.esn);
+                let aad = aad.get(..aad_len).unwrap_or_default();
+                let icv = key
+                    .seal(&iv, aad, ct)
+                    .map_err(|()| EncapError::InvalidRange)?;
+                icv_out.copy_from_slice(&icv);
+            }
+            SaCrypto::Cbc(key) => {
+                EspHeader {
+                    spi: self.spi,
+                    sequence: seq as u32,
+                }
+                .emit(packet)
+                .map_err(|_| EncapError::NoHeadroom)?;
+                let trailer_out = packet
+                    .get_mut(headroom + inner_len..)
+                    .ok_or(EncapError::NoTailroom)?;
+                trailer
+                    .emit(trailer_out)
+                    .map_err(|_| EncapError::NoTailroom)?;
+                key.seal(packet, seq, self.esn)
+                    .map_err(|_| EncapError::InvalidRange)?;
+            }
+        }
 
         add_bytes(&mut self.counters, inner_len);
         self.lifetime.update(&self.counters);
@@ -318,7 +365,7 @@ impl OutboundSa {
 
     /// Jumps the sequence counter, for tests of ESN wrap and exhaustion.
     /// Never use it on a live SA: repeating a sequence number repeats the
-    /// GCM nonce. Values outside 1..=max expire the SA.
+    /// GCM nonce (or the CBC IV). Values outside 1..=max expire the SA.
     #[doc(hidden)]
     pub fn set_next_sequence_for_test(&mut self, seq: u64) {
         if seq == 0 || seq > self.max_seq {
@@ -345,7 +392,7 @@ pub struct InboundSa {
     spi: u32,
     algorithm: Algorithm,
     esn: bool,
-    key: GcmKey,
+    key: SaCrypto,
     window: ReplayWindow,
     counters: SaCounters,
     lifetime: LifetimeTracker,
@@ -391,12 +438,14 @@ impl InboundSa {
     ///
     /// `buf` is one whole ESP packet starting at the SPI (for UDP
     /// encapsulation the caller has already stripped the UDP header). Order:
-    /// length checks → SPI matches → hard lifetime → cheap replay pre-check
+    /// length checks (for CBC also: the ciphertext is a whole number of
+    /// blocks) → SPI matches → hard lifetime → cheap replay pre-check
     /// (obviously replayed or too old: no crypto spent) → ESN high bits
-    /// inferred (RFC 4303 Appendix A2.2) → ICV verified and payload decrypted
-    /// in place → padding checked (RFC 4303 §2.4: 1, 2, 3, ...) → only then
-    /// the replay window is updated and counters and lifetimes advanced.
-    /// Returns the inner packet's range within `buf`.
+    /// inferred (RFC 4303 Appendix A2.2) → ICV verified (for CBC: the HMAC,
+    /// compared in constant time, before any decryption) and payload
+    /// decrypted in place → padding checked (RFC 4303 §2.4: 1, 2, 3, ...) →
+    /// only then the replay window is updated and counters and lifetimes
+    /// advanced. Returns the inner packet's range within `buf`.
     ///
     /// Every failure increments the matching counter (`malformed` for
     /// `Malformed`, `WrongSpi` and `BadPadding`; `replay_drops`,
@@ -414,6 +463,15 @@ impl InboundSa {
             bump(&mut c.malformed);
             return Err(DecapError::Malformed);
         };
+        if let SaCrypto::Cbc(_) = self.key {
+            // RFC 4303 §2.4 / RFC 3602 §2.4: whole blocks only (and at least
+            // one, which new_checked_for's trailer length already implies).
+            let len = packet.payload_range().len();
+            if len == 0 || len % self.algorithm.pad_align() != 0 {
+                bump(&mut c.malformed);
+                return Err(DecapError::Malformed);
+            }
+        }
         if packet.spi() != self.spi {
             bump(&mut c.malformed);
             return Err(DecapError::WrongSpi);
@@ -432,21 +490,45 @@ impl InboundSa {
             bump(&mut c.replay_drops);
             return Err(DecapError::Replayed);
         };
-        let Ok(iv) = <[u8; 8]>::try_from(packet.iv()) else {
-            bump(&mut c.malformed);
-            return Err(DecapError::Malformed);
-        };
-        let payload_start = packet.payload_range().start;
+        let payload = packet.payload_range();
+        let payload_start = payload.start;
 
-        let (aad, aad_len) = build_aad(self.spi, seq, self.esn);
-        let aad = aad.get(..aad_len).unwrap_or_default();
-        let Some(sealed) = buf.get_mut(payload_start..) else {
-            bump(&mut c.malformed);
-            return Err(DecapError::Malformed);
-        };
-        let Ok(plaintext) = self.key.open(&iv, aad, sealed) else {
-            bump(&mut c.auth_failures);
-            return Err(DecapError::AuthenticationFailed);
+        let plaintext = match &self.key {
+            SaCrypto::Gcm(key) => {
+                let Ok(iv) = <[u8; 8]>::try_from(packet.iv()) else {
+                    bump(&mut c.malformed);
+                    return Err(DecapError::Malformed);
+                };
+                let (aad, aad_len) = build_aad(self.spi, seq, self.esn);
+                let aad = aad.get(..aad_len).unwrap_or_default();
+                let Some(sealed) = buf.get_mut(payload_start..) else {
+                    bump(&mut c.malformed);
+                    return Err(DecapError::Malformed);
+                };
+                let Ok(plaintext) = key.open(&iv, aad, sealed) else {
+                    bump(&mut c.auth_failures);
+                    return Err(DecapError::AuthenticationFailed);
+                };
+                plaintext
+            }
+            SaCrypto::Cbc(key) => {
+                match key.open(buf, seq, self.esn) {
+                    Ok(()) => {}
+                    Err(OpenError::Authentication) => {
+                        bump(&mut c.auth_failures);
+                        return Err(DecapError::AuthenticationFailed);
+                    }
+                    Err(OpenError::Malformed) => {
+                        bump(&mut c.malformed);
+                        return Err(DecapError::Malformed);
+                    }
+                }
+                let Some(plaintext) = buf.get_mut(payload) else {
+                    bump(&mut c.malformed);
+                    return Err(DecapError::Malformed);
+                };
+                plaintext
+            }
         };
         let Ok((trailer, inner_len)) = Trailer::parse(plaintext) else {
             bump(&mut c.malformed);

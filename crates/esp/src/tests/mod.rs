@@ -1,6 +1,8 @@
 //! Scenario tests over whole SAs: known answers, round trips, replay,
 //! tampering, lifetimes, and property tests against simple oracles.
 
+mod cbc_kat;
+mod cbc_sa;
 mod kat;
 mod lifetime;
 mod props;
@@ -16,7 +18,7 @@ use crate::{Algorithm, InboundSa, Lifetime, OutboundSa, SaConfig, SaKey};
 /// daemon's TUN buffers do).
 pub(crate) const FRONT: usize = 32;
 /// Tailroom tests leave behind inner packets.
-pub(crate) const BACK: usize = 32;
+pub(crate) const BACK: usize = 64;
 
 pub(crate) const SPI: u32 = 0x1234_5678;
 

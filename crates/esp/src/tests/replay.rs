@@ -2,7 +2,7 @@
 //! boundary with ESN, sequence exhaustion, a 4096-packet window.
 
 use super::{inner_packet, open, pair, seal};
-use crate::{Algorithm, DecapError, EncapError, SaEvent};
+use crate::{Algorithm, CbcCipher, DecapError, EncapError, Integrity, SaEvent};
 
 const ALG: Algorithm = Algorithm::AesGcm16_128;
 
@@ -12,9 +12,8 @@ fn packet_at(out: &mut crate::OutboundSa, seq: u64) -> Vec<u8> {
     seal(out, &inner_packet(4, 40), 4)
 }
 
-#[test]
-fn duplicate_is_rejected_and_counted() {
-    let (mut out, mut inb) = pair(ALG, false, 64);
+fn duplicate_is_rejected_and_counted_with(alg: Algorithm) {
+    let (mut out, mut inb) = pair(alg, false, 64);
     let p = seal(&mut out, &inner_packet(4, 40), 4);
     assert!(open(&mut inb, &p).is_ok());
     assert_eq!(open(&mut inb, &p), Err(DecapError::Replayed));
@@ -23,9 +22,8 @@ fn duplicate_is_rejected_and_counted() {
     assert_eq!(inb.counters().packets, 1);
 }
 
-#[test]
-fn too_old_and_in_window_reordering() {
-    let (mut out, mut inb) = pair(ALG, false, 1024);
+fn too_old_and_in_window_reordering_with(alg: Algorithm) {
+    let (mut out, mut inb) = pair(alg, false, 1024);
     let packets: Vec<Vec<u8>> = (0..2000)
         .map(|_| seal(&mut out, &inner_packet(4, 40), 4))
         .collect();
@@ -43,9 +41,8 @@ fn too_old_and_in_window_reordering() {
     assert_eq!(inb.counters().replay_drops, 3);
 }
 
-#[test]
-fn far_jump_then_old_ones_rejected() {
-    let (mut out, mut inb) = pair(ALG, false, 64);
+fn far_jump_then_old_ones_rejected_with(alg: Algorithm) {
+    let (mut out, mut inb) = pair(alg, false, 64);
     let old: Vec<Vec<u8>> = (1..=10).map(|s| packet_at(&mut out, s)).collect();
     assert!(open(&mut inb, &old[4]).is_ok()); // seq 5
     let far = packet_at(&mut out, 5 + 10_000);
@@ -60,20 +57,18 @@ fn far_jump_then_old_ones_rejected() {
     assert_eq!(open(&mut inb, &below), Err(DecapError::Replayed));
 }
 
-#[test]
-fn sequence_zero_is_never_accepted() {
+fn sequence_zero_is_never_accepted_with(alg: Algorithm) {
     // A peer cannot send 0 through our OutboundSa, so forge the header: it
     // must be dropped before any crypto, as a replay.
-    let (mut out, mut inb) = pair(ALG, false, 64);
+    let (mut out, mut inb) = pair(alg, false, 64);
     let mut p = seal(&mut out, &inner_packet(4, 40), 4);
     p[4..8].copy_from_slice(&0u32.to_be_bytes());
     assert_eq!(open(&mut inb, &p), Err(DecapError::Replayed));
     assert_eq!(inb.counters().auth_failures, 0);
 }
 
-#[test]
-fn esn_crosses_the_32_bit_boundary() {
-    let (mut out, mut inb) = pair(ALG, true, 64);
+fn esn_crosses_the_32_bit_boundary_with(alg: Algorithm) {
+    let (mut out, mut inb) = pair(alg, true, 64);
     let start = (1u64 << 32) - 10;
     out.set_next_sequence_for_test(start);
     inb.set_replay_top_for_test(start - 1);
@@ -103,19 +98,17 @@ fn esn_crosses_the_32_bit_boundary() {
     assert_eq!(inb.counters().auth_failures, 0);
 }
 
-#[test]
-fn without_esn_the_low_half_is_the_number() {
+fn without_esn_the_low_half_is_the_number_with(alg: Algorithm) {
     // The same wire packet bits mean different numbers with ESN off: the
     // receiver must not infer a high half.
-    let (mut out, mut inb) = pair(ALG, false, 64);
+    let (mut out, mut inb) = pair(alg, false, 64);
     let p = packet_at(&mut out, 0xffff_fff0);
     assert!(open(&mut inb, &p).is_ok());
     assert_eq!(inb.replay_window().top(), 0xffff_fff0);
 }
 
-#[test]
-fn sequence_exhaustion_without_esn() {
-    let (mut out, _) = pair(ALG, false, 64);
+fn sequence_exhaustion_without_esn_with(alg: Algorithm) {
+    let (mut out, _) = pair(alg, false, 64);
     out.set_next_sequence_for_test(u64::from(u32::MAX) - 1);
     let _ = seal(&mut out, &[], 59);
     assert_eq!(out.poll_event(), None);
@@ -141,9 +134,8 @@ fn sequence_exhaustion_without_esn() {
     assert_eq!(out.poll_event(), None, "HardLifetime is emitted once");
 }
 
-#[test]
-fn sequence_exhaustion_with_esn() {
-    let (mut out, mut inb) = pair(ALG, true, 64);
+fn sequence_exhaustion_with_esn_with(alg: Algorithm) {
+    let (mut out, mut inb) = pair(alg, true, 64);
     out.set_next_sequence_for_test(u64::MAX);
     inb.set_replay_top_for_test(u64::MAX - 1);
     let p = seal(&mut out, &[1, 2, 3], 4);
@@ -159,17 +151,15 @@ fn sequence_exhaustion_with_esn() {
     );
 }
 
-#[test]
-fn fresh_esn_receiver_rejects_numbers_from_before_the_start() {
+fn fresh_esn_receiver_rejects_numbers_from_before_the_start_with(alg: Algorithm) {
     // Low half near 2^32 on a fresh ESN SA would need high half -1.
-    let (mut out, mut inb) = pair(ALG, true, 64);
+    let (mut out, mut inb) = pair(alg, true, 64);
     let p = packet_at(&mut out, 0xffff_fff0);
     assert_eq!(open(&mut inb, &p), Err(DecapError::Replayed));
 }
 
-#[test]
-fn window_of_4096() {
-    let (mut out, mut inb) = pair(ALG, false, 4096);
+fn window_of_4096_with(alg: Algorithm) {
+    let (mut out, mut inb) = pair(alg, false, 4096);
     assert_eq!(inb.replay_window().size(), 4096);
     let packets: Vec<Vec<u8>> = (0..6000).map(|_| seal(&mut out, &[0x45; 20], 4)).collect();
     // Newest first, then everything else in descending order: 1905..=5999
@@ -191,8 +181,7 @@ fn window_of_4096() {
     }
 }
 
-#[test]
-fn window_sizes_round_up_to_64() {
+fn window_sizes_round_up_to_64_with(alg: Algorithm) {
     for (asked, got) in [
         (1u32, 64u64),
         (32, 64),
@@ -200,7 +189,163 @@ fn window_sizes_round_up_to_64() {
         (1000, 1024),
         (65536, 65536),
     ] {
-        let (_, inb) = pair(ALG, false, asked);
+        let (_, inb) = pair(alg, false, asked);
         assert_eq!(inb.replay_window().size(), got);
+    }
+}
+
+/// CBC + HMAC suites the scenarios above also run with: both block sizes,
+/// every ICV length.
+const CBC_SAMPLE: [Algorithm; 4] = [
+    Algorithm::Cbc {
+        cipher: CbcCipher::Aes128,
+        integrity: Integrity::HmacSha1_96,
+    },
+    Algorithm::Cbc {
+        cipher: CbcCipher::Aes256,
+        integrity: Integrity::HmacSha2_256_128,
+    },
+    Algorithm::Cbc {
+        cipher: CbcCipher::Aes192,
+        integrity: Integrity::HmacSha2_512_256,
+    },
+    Algorithm::Cbc {
+        cipher: CbcCipher::TripleDes,
+        integrity: Integrity::HmacMd5_96,
+    },
+];
+
+// Each scenario as a test with AES-GCM (as it always was) and as one with
+// the CBC sample: replay behaviour must not depend on the transform.
+
+#[test]
+fn duplicate_is_rejected_and_counted() {
+    duplicate_is_rejected_and_counted_with(ALG);
+}
+
+#[test]
+fn duplicate_is_rejected_and_counted_cbc() {
+    for alg in CBC_SAMPLE {
+        duplicate_is_rejected_and_counted_with(alg);
+    }
+}
+
+#[test]
+fn too_old_and_in_window_reordering() {
+    too_old_and_in_window_reordering_with(ALG);
+}
+
+#[test]
+fn too_old_and_in_window_reordering_cbc() {
+    for alg in CBC_SAMPLE {
+        too_old_and_in_window_reordering_with(alg);
+    }
+}
+
+#[test]
+fn far_jump_then_old_ones_rejected() {
+    far_jump_then_old_ones_rejected_with(ALG);
+}
+
+#[test]
+fn far_jump_then_old_ones_rejected_cbc() {
+    for alg in CBC_SAMPLE {
+        far_jump_then_old_ones_rejected_with(alg);
+    }
+}
+
+#[test]
+fn sequence_zero_is_never_accepted() {
+    sequence_zero_is_never_accepted_with(ALG);
+}
+
+#[test]
+fn sequence_zero_is_never_accepted_cbc() {
+    for alg in CBC_SAMPLE {
+        sequence_zero_is_never_accepted_with(alg);
+    }
+}
+
+#[test]
+fn esn_crosses_the_32_bit_boundary() {
+    esn_crosses_the_32_bit_boundary_with(ALG);
+}
+
+#[test]
+fn esn_crosses_the_32_bit_boundary_cbc() {
+    for alg in CBC_SAMPLE {
+        esn_crosses_the_32_bit_boundary_with(alg);
+    }
+}
+
+#[test]
+fn without_esn_the_low_half_is_the_number() {
+    without_esn_the_low_half_is_the_number_with(ALG);
+}
+
+#[test]
+fn without_esn_the_low_half_is_the_number_cbc() {
+    for alg in CBC_SAMPLE {
+        without_esn_the_low_half_is_the_number_with(alg);
+    }
+}
+
+#[test]
+fn sequence_exhaustion_without_esn() {
+    sequence_exhaustion_without_esn_with(ALG);
+}
+
+#[test]
+fn sequence_exhaustion_without_esn_cbc() {
+    for alg in CBC_SAMPLE {
+        sequence_exhaustion_without_esn_with(alg);
+    }
+}
+
+#[test]
+fn sequence_exhaustion_with_esn() {
+    sequence_exhaustion_with_esn_with(ALG);
+}
+
+#[test]
+fn sequence_exhaustion_with_esn_cbc() {
+    for alg in CBC_SAMPLE {
+        sequence_exhaustion_with_esn_with(alg);
+    }
+}
+
+#[test]
+fn fresh_esn_receiver_rejects_numbers_from_before_the_start() {
+    fresh_esn_receiver_rejects_numbers_from_before_the_start_with(ALG);
+}
+
+#[test]
+fn fresh_esn_receiver_rejects_numbers_from_before_the_start_cbc() {
+    for alg in CBC_SAMPLE {
+        fresh_esn_receiver_rejects_numbers_from_before_the_start_with(alg);
+    }
+}
+
+#[test]
+fn window_of_4096() {
+    window_of_4096_with(ALG);
+}
+
+#[test]
+fn window_of_4096_cbc() {
+    for alg in CBC_SAMPLE {
+        window_of_4096_with(alg);
+    }
+}
+
+#[test]
+fn window_sizes_round_up_to_64() {
+    window_sizes_round_up_to_64_with(ALG);
+}
+
+#[test]
+fn window_sizes_round_up_to_64_cbc() {
+    for alg in CBC_SAMPLE {
+        window_sizes_round_up_to_64_with(alg);
     }
 }

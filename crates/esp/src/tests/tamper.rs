@@ -73,3 +73,22 @@ fn every_byte_aes128() {
 fn every_byte_aes256_esn() {
     check_every_byte(Algorithm::AesGcm16_256, true);
 }
+
+/// Every CBC + HMAC combination, with ESN on for every other one: each ICV
+/// length and both block sizes see every byte flipped.
+#[test]
+fn every_byte_every_cbc_suite() {
+    for (i, alg) in Algorithm::CBC_HMAC.into_iter().enumerate() {
+        check_every_byte(alg, i % 2 == 1);
+    }
+}
+
+#[test]
+fn every_byte_aes128_sha1_both_esn() {
+    let alg = Algorithm::Cbc {
+        cipher: crate::CbcCipher::Aes128,
+        integrity: crate::Integrity::HmacSha1_96,
+    };
+    check_every_byte(alg, false);
+    check_every_byte(alg, true);
+}

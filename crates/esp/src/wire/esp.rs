@@ -259,6 +259,14 @@ impl Trailer {
         ((4 - (payload_len + TRAILER_LEN) % 4) % 4) as u8
     }
 
+    /// Padding that ends `payload_len + 2` on an `align`-byte boundary: the
+    /// cipher's block length for CBC (RFC 4303 §2.4, RFC 3602 §2.4), 4 for
+    /// AES-GCM. `align` must be 1..=256 (a larger one is treated as 256).
+    pub fn pad_to(payload_len: usize, align: usize) -> u8 {
+        let align = align.clamp(1, 256);
+        ((align - (payload_len % align + TRAILER_LEN) % align) % align) as u8
+    }
+
     /// Bytes [`emit`](Self::emit) writes: padding + 2.
     pub fn buffer_len(&self) -> usize {
         usize::from(self.pad_len) + TRAILER_LEN
