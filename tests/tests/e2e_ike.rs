@@ -170,7 +170,10 @@ fn ike_wrong_psk_fails_authentication_with_a_clear_log_and_no_sa() {
     );
     let right = s.right.status();
     assert!(right.ike_sas().is_empty());
-    assert!(right.0["ike_drops"]["auth_failures"].as_u64().unwrap() >= 1, "counted: {right}");
+    assert!(
+        right.0["ike_drops"]["auth_failures"].as_u64().unwrap() >= 1,
+        "counted: {right}"
+    );
 }
 
 #[test]
