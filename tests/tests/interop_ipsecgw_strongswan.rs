@@ -349,3 +349,78 @@ fn ipsecgw_behind_a_nat_reaches_strongswan_over_4500() {
     drop(gw);
     drop(charon);
 }
+
+/// Alibaba Cloud's VPN gateway offers AES-CBC with HMAC and MODP groups;
+/// ipsecgw and strongSwan agree on them in both directions.
+#[test]
+fn alibaba_suites_interoperate_with_strongswan_both_ways() {
+    require_strongswan();
+    let suites = [
+        (
+            "aes128-sha1-modp2048",
+            "aes128-sha1",
+            "AES_CBC-128/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_2048",
+            "ESP:AES_CBC-128/HMAC_SHA1_96",
+        ),
+        (
+            "aes256-sha256-modp2048",
+            "aes256-sha256",
+            "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048",
+            "ESP:AES_CBC-256/HMAC_SHA2_256_128",
+        ),
+    ];
+    for (i, (ike, esp, ss_ike, ss_esp)) in suites.into_iter().enumerate() {
+        let topo = Topology::build();
+        let ipsecgw_initiates = i % 2 == 0;
+        let mut cfg = ipsecgw_config(
+            ipsecgw_initiates,
+            if ipsecgw_initiates { "start" } else { "none" },
+        );
+        cfg.connection().encryption = esp.into();
+        cfg.connection().ike.as_mut().unwrap().proposals = vec![ike.into()];
+        let (gw_ns, ss_ns) = if ipsecgw_initiates {
+            (&topo.gw_l, &topo.gw_r)
+        } else {
+            (&topo.gw_r, &topo.gw_l)
+        };
+        let builder = Charon::builder(ss_ns)
+            .psk(PSK)
+            .ike_proposals(ike)
+            .esp_proposals(esp);
+        let charon = if ipsecgw_initiates {
+            builder.site_right()
+        } else {
+            builder.site_left()
+        }
+        .start();
+        let gw = Gateway::start(gw_ns, &cfg, topo.dir());
+        if !ipsecgw_initiates {
+            charon
+                .initiate(charon.child_name(), charon.ike_name())
+                .unwrap_or_else(|e| panic!("{ike}: {e}\n{}", gw.log()));
+        }
+        let sas = charon.sas_until(|s| {
+            s.established(charon.ike_name())
+                .is_some_and(|x| x.installed(charon.child_name()).is_some())
+        });
+        let sa = sas
+            .established(charon.ike_name())
+            .unwrap_or_else(|| panic!("{ike}: not established:\n{sas}\n{}", gw.log()));
+        assert_eq!(sa.proposal, ss_ike, "{sas}");
+        assert_eq!(
+            sa.installed(charon.child_name()).unwrap().proposal,
+            ss_esp,
+            "{sas}"
+        );
+        assert!(
+            Topology::ping(&topo.host_l, HOST_R, 3, &[]),
+            "{esp}: hostL → hostR"
+        );
+        assert!(
+            Topology::ping(&topo.host_r, HOST_L, 3, &[]),
+            "{esp}: hostR → hostL"
+        );
+        drop(gw);
+        drop(charon);
+    }
+}

@@ -283,6 +283,8 @@ struct ConnectionSection {
     #[serde(default)]
     encapsulation: Option<Encapsulation>,
     #[serde(default)]
+    legacy: Option<bool>,
+    #[serde(default)]
     ipsec: Option<IpsecSection>,
     #[serde(default)]
     manual_keys: Option<Spanned<ManualKeysSection>>,
@@ -676,7 +678,7 @@ impl Validator<'_> {
                     e.span(),
                     "ipsec_connection.ipsec.encryption",
                     format!(
-                        "{:?} is not supported: use \"aes128gcm16\" or \"aes256gcm16\"",
+                        "{:?} is not supported: use \"aes128gcm16\", \"aes256gcm16\", or a CBC suite such as \"aes128-sha1\", \"aes256-sha256\" (aes128|aes192|aes256 with sha1|sha256|sha384|sha512; 3des, des and md5 need legacy = true)",
                         e.get_ref()
                     ),
                 )
@@ -793,6 +795,31 @@ impl Validator<'_> {
                 Some(self.ike(section, public_address, remote_ip)?)
             }
         };
+        // DESIGN.md: the weak members of Alibaba's set only on request.
+        let weak: Vec<String> = std::iter::once(algorithm)
+            .filter(|a| a.is_legacy())
+            .map(|a| a.to_string())
+            .chain(
+                ike.iter()
+                    .flat_map(|i| i.proposals.iter())
+                    .filter(|p| p.is_legacy())
+                    .map(ToString::to_string),
+            )
+            .collect();
+        if !weak.is_empty() {
+            if c.legacy != Some(true) {
+                return Err(self.err(
+                    c.name.span(),
+                    "ipsec_connection.legacy",
+                    format!(
+                        "{} uses weak algorithms ({}): choose aes128/aes256 with sha1/sha256 and modp2048 or better, or set legacy = true in this connection to accept them for an old peer",
+                        name,
+                        weak.join(", ")
+                    ),
+                ));
+            }
+            tracing::warn!(connection = %name, algorithms = %weak.join(", "), "legacy algorithms enabled: DES, 3DES, MD5 and MODP groups below 2048 bits are weak");
+        }
         Ok(Connection {
             name,
             remote: SocketAddr::new(remote_ip, port),
@@ -1161,11 +1188,16 @@ pub fn max_inner(wan_mtu: u32, public: IpAddr, encap: Encapsulation, alg: Algori
     };
     let budget = (wan_mtu as usize).saturating_sub(outer_ip + udp);
     // RFC 4303 §2: SPI + sequence (8), IV, payload, padding so that payload +
-    // pad + 2 ends on a 4-byte boundary, pad length and next header (2), ICV.
+    // pad + 2 fills whole cipher blocks (4-byte words for AEAD), pad length
+    // and next header (2), ICV.
     let fixed = 8 + alg.iv_len() + 2 + alg.icv_len();
     let room = budget.saturating_sub(fixed);
-    // The largest L with L + pad(L) + 2 <= room + 2 and (L + 2) % 4 == 0 after padding.
-    let aligned = (room + 2) / 4 * 4;
+    let align = match alg {
+        Algorithm::Cbc { cipher, .. } => cipher.block_len(),
+        _ => 4,
+    };
+    // The largest L with (L + 2) rounded up to `align` still within room + 2.
+    let aligned = (room + 2) / align * align;
     aligned.saturating_sub(2)
 }
 
@@ -1378,10 +1410,10 @@ inbound_key_file = "{}"
             .to_string();
         assert!(e.contains("at least 8"), "{e}");
         assert!(!e.contains("short\""), "never echo the PSK: {e}");
-        let e = parse_str(&base("[ipsec_connection.ike]\npsk_env = \"KEY\"\nproposals = [\"aes256gcm16-prfsha256-modp1024\"]"))
+        let e = parse_str(&base("[ipsec_connection.ike]\npsk_env = \"KEY\"\nproposals = [\"aes256gcm16-prfsha256-modp4096\"]"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("modp1024"), "{e}");
+        assert!(e.contains("modp4096"), "{e}");
         assert!(e.contains("curve25519"), "says what is valid: {e}");
         let e = parse_str(&base(
             "[ipsec_connection.ike]\npsk_env = \"KEY\"\nstart_action = \"restart\"",
@@ -1394,5 +1426,25 @@ inbound_key_file = "{}"
         );
         let e = parse_str(&base(&both)).unwrap_err().to_string();
         assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn alibaba_suites_parse_and_weak_ones_need_legacy() {
+        let cbc = "[ipsec_connection.ipsec]\nencryption = \"aes128-sha1\"\n[ipsec_connection.ike]\npsk_env = \"KEY\"\nproposals = [\"aes128-sha1-modp2048\"]";
+        let cfg = parse_str(&base(cbc)).unwrap();
+        let c = &cfg.connections[0];
+        assert_eq!(c.esp.algorithm.to_string(), "aes128-sha1");
+        // 1500 - 20 - 8 - 8 (ESP) - 16 (IV) - 2 - 12 (ICV) = 1434, then
+        // payload + 2 must fill 16-byte blocks: 1422.
+        assert_eq!(c.max_inner, 1422);
+        let weak = "[ipsec_connection.ipsec]\nencryption = \"3des-md5\"\n[ipsec_connection.ike]\npsk_env = \"KEY\"\nproposals = [\"aes128-md5-modp1024\"]";
+        let e = parse_str(&base(weak)).unwrap_err().to_string();
+        assert!(e.contains("legacy = true"), "{e}");
+        assert!(
+            e.contains("3des-md5") && e.contains("modp1024"),
+            "names the weak ones: {e}"
+        );
+        let ok = format!("legacy = true\n{weak}");
+        assert!(parse_str(&base(&ok)).is_ok());
     }
 }

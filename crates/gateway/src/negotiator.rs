@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ipsecgw_esp::{Algorithm, InboundSa, OutboundSa, SaConfig, SaKey};
-use ipsecgw_ike::crypto::Cipher;
+use ipsecgw_ike::crypto::{Cipher, Integ};
 use ipsecgw_ike::{
     identity_from_str, ChildSa, ConnectionConfig, DownReason, Endpoint, EndpointConfig,
     EspProposal, Event, IkeSaStatus,
@@ -76,20 +76,24 @@ impl std::fmt::Debug for Negotiator {
     }
 }
 
-fn esp_algorithm(c: Cipher) -> Option<Algorithm> {
-    match c {
-        Cipher::AesGcm16_128 => Some(Algorithm::AesGcm16_128),
-        Cipher::AesGcm16_256 => Some(Algorithm::AesGcm16_256),
-        _ => None,
-    }
+/// The data plane's algorithm for a negotiated ESP proposal (matched by
+/// IKEv2 transform IDs, so both crates keep their own types).
+fn esp_algorithm(p: &EspProposal) -> Option<Algorithm> {
+    let (encr, bits) = p.cipher.transform();
+    Algorithm::from_transforms(encr, bits, p.integ.map(Integ::id))
 }
 
-fn esp_cipher(a: Algorithm) -> Option<Cipher> {
-    match a {
-        Algorithm::AesGcm16_128 => Some(Cipher::AesGcm16_128),
-        Algorithm::AesGcm16_256 => Some(Cipher::AesGcm16_256),
-        _ => None,
-    }
+/// The proposal to offer for the data plane's configured algorithm.
+fn esp_proposal(a: Algorithm, esn: bool) -> Option<EspProposal> {
+    let (encr, bits, integ) = a.transforms();
+    Some(EspProposal {
+        cipher: Cipher::from_transform(encr, bits)?,
+        integ: match integ {
+            Some(id) if id != 0 => Some(Integ::from_id(id)?),
+            _ => None,
+        },
+        esn,
+    })
 }
 
 impl Negotiator {
@@ -105,7 +109,7 @@ impl Negotiator {
         let mut conns = Vec::new();
         for (i, c) in cfg.connections.iter().enumerate() {
             let Some(ike) = &c.ike else { continue };
-            let cipher = esp_cipher(c.esp.algorithm).with_context(|| {
+            let esp = esp_proposal(c.esp.algorithm, c.esp.esn).with_context(|| {
                 format!(
                     "connection {}: {} cannot be negotiated",
                     c.name, c.esp.algorithm
@@ -118,10 +122,7 @@ impl Negotiator {
                 remote_id: identity_from_str(&ike.remote_id),
                 psk: ike.psk.clone(),
                 ike_proposals: ike.proposals.clone(),
-                esp_proposals: vec![EspProposal {
-                    cipher,
-                    esn: c.esp.esn,
-                }],
+                esp_proposals: vec![esp],
                 local_ts: c
                     .local_subnets
                     .iter()
@@ -443,7 +444,7 @@ impl Negotiator {
             return;
         };
         let conn = &self.cfg.connections[c];
-        let Some(algorithm) = esp_algorithm(child.proposal.cipher) else {
+        let Some(algorithm) = esp_algorithm(&child.proposal) else {
             tracing::warn!(connection = %conn.name, cipher = ?child.proposal.cipher, "the negotiated CHILD SA cannot be installed: no ESP mapping for its cipher");
             return;
         };

@@ -16,8 +16,8 @@ use zeroize::Zeroizing;
 
 use crate::config::{identity_to_string, ConnectionConfig, EndpointConfig};
 use crate::crypto::{
-    child_keymat, cookie, nat_detection_hash, psk_auth, verify_cookie, verify_psk_auth, Cipher,
-    DhGroup, DhSecret, IkeKeys, Rng, SkCrypter,
+    child_keymat, cookie, nat_detection_hash, psk_auth, verify_cookie, verify_psk_auth, DhGroup,
+    DhSecret, IkeKeys, Rng, SkCrypter,
 };
 use crate::event::{ChildSa, DownReason, Event, IkeSaId, Transmit};
 use crate::proposal::{self, EspProposal, IkeProposal};
@@ -371,15 +371,16 @@ fn first_error(payloads: &[Payload]) -> Option<NotifyType> {
 
 /// The SK payload protection of an IKE SA, (outbound, inbound) for our
 /// role: the initiator sends with SK_ei, the responder with SK_er (§2.14).
-fn crypters(cipher: Cipher, keys: &IkeKeys, role: Role) -> Option<(SkCrypter, SkCrypter)> {
-    let (out, inb) = match role {
-        Role::Initiator => (&keys.sk_ei, &keys.sk_er),
-        Role::Responder => (&keys.sk_er, &keys.sk_ei),
+fn crypters(p: &IkeProposal, keys: &IkeKeys, role: Role) -> Option<(SkCrypter, SkCrypter)> {
+    let (out, inb, out_a, inb_a) = match role {
+        Role::Initiator => (&keys.sk_ei, &keys.sk_er, &keys.sk_ai, &keys.sk_ar),
+        Role::Responder => (&keys.sk_er, &keys.sk_ei, &keys.sk_ar, &keys.sk_ai),
     };
-    Some((
-        SkCrypter::new(cipher, out).ok()?,
-        SkCrypter::new(cipher, inb).ok()?,
-    ))
+    let make = |e: &[u8], a: &[u8]| match p.integ {
+        Some(i) => SkCrypter::with_integrity(p.cipher, i, e, a).ok(),
+        None => SkCrypter::new(p.cipher, e).ok(),
+    };
+    Some((make(out, out_a)?, make(inb, inb_a)?))
 }
 
 /// Narrows the peer's selectors to ours (§2.9): every non-empty
@@ -1119,14 +1120,14 @@ impl Endpoint {
         let keys = IkeKeys::derive(
             chosen.prf,
             chosen.cipher,
-            0,
+            chosen.integ_key_len(),
             ni,
             &nr,
             &g_ir,
             &h.spi_i,
             &spi_r,
         );
-        let Some((c_out, c_in)) = crypters(chosen.cipher, &keys, Role::Responder) else {
+        let Some((c_out, c_in)) = crypters(&chosen, &keys, Role::Responder) else {
             return;
         };
         // NAT detection (§2.23): does what the initiator saw match what we see?
@@ -1448,7 +1449,7 @@ impl Endpoint {
         let (Some(p), Some(keys)) = (sa.proposal, sa.keys.as_ref()) else {
             return;
         };
-        let klen = n.proposal.cipher.key_len();
+        let klen = n.proposal.key_len();
         let keymat = child_keymat(
             p.prf,
             &keys.sk_d,
@@ -1748,14 +1749,14 @@ impl Endpoint {
         let keys = IkeKeys::derive(
             chosen.prf,
             chosen.cipher,
-            0,
+            chosen.integ_key_len(),
             &sa.ni,
             &nr,
             &g_ir,
             &sa.spi_i,
             &spi_r,
         );
-        let Some((c_out, c_in)) = crypters(chosen.cipher, &keys, Role::Initiator) else {
+        let Some((c_out, c_in)) = crypters(&chosen, &keys, Role::Initiator) else {
             return;
         };
         let src_ok = find_notify(&msg.payloads, NotifyType::NatDetectionSourceIp)

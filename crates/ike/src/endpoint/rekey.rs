@@ -391,7 +391,7 @@ impl Endpoint {
             &old_keys.sk_d,
             chosen.prf,
             chosen.cipher,
-            0,
+            chosen.integ_key_len(),
             &g_ir,
             &ni,
             &nr,
@@ -609,7 +609,7 @@ impl Endpoint {
             &old_keys.sk_d,
             prop.prf,
             prop.cipher,
-            0,
+            prop.integ_key_len(),
             &g_ir,
             &ni,
             &nr,
@@ -652,7 +652,7 @@ impl Endpoint {
         ni: Vec<u8>,
         nr: Vec<u8>,
     ) {
-        let Some((c_out, c_in)) = crypters(proposal.cipher, &keys, role) else {
+        let Some((c_out, c_in)) = crypters(&proposal, &keys, role) else {
             return;
         };
         let Some(o) = self.sas.get_mut(&old) else {

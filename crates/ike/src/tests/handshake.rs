@@ -18,7 +18,11 @@ fn assert_matching_children(p: &Pair) {
     assert_eq!(*a.outbound_key, *b.inbound_key);
     assert_eq!(*a.inbound_key, *b.outbound_key);
     assert_ne!(*a.outbound_key, *a.inbound_key);
-    assert_eq!(a.outbound_key.len(), 36, "AES-256-GCM key + salt");
+    assert_eq!(
+        a.outbound_key.len(),
+        a.proposal.key_len(),
+        "key (+ salt) and integrity key"
+    );
     assert_eq!(a.local_ts, b.remote_ts);
     assert_eq!(a.remote_ts, b.local_ts);
 }
@@ -35,6 +39,7 @@ fn handshake_establishes_matching_child_sas() {
     assert_eq!(a.local_ts[0].to_string(), "10.1.1.0/24");
     assert_eq!(a.remote_ts[0].to_string(), "192.168.4.0/24");
     assert!(!a.encap, "no NAT, not forced: raw ESP");
+    assert_eq!(a.outbound_key.len(), 36, "AES-256-GCM key + salt");
     let st = p.a.status(p.now);
     assert_eq!(st.len(), 1);
     assert_eq!(st[0].state, "ESTABLISHED");
@@ -338,4 +343,69 @@ fn behind_a_nat_the_initiator_floats_to_4500_and_sends_keepalives() {
     assert_eq!(p.keepalives.1, 0, "B is not behind a NAT");
     let st = p.a.status(p.now);
     assert!(st[0].nat);
+}
+
+#[test]
+fn alibaba_suites_negotiate_with_cbc_hmac_and_modp() {
+    // The algorithms Alibaba Cloud's VPN gateway offers (strongSwan names).
+    for (ike, esp) in [
+        ("aes128-sha1-modp2048", "aes128-sha1"),
+        ("aes256-sha256-modp2048", "aes256-sha256"),
+        ("aes192-sha384-modp2048", "aes192-sha512"),
+    ] {
+        let mut a = a_conn();
+        let mut b = b_conn();
+        for c in [&mut a, &mut b] {
+            c.ike_proposals = vec![ike.parse().unwrap()];
+            c.esp_proposals = vec![esp.parse().unwrap()];
+        }
+        let mut p = Pair::new(a, b);
+        p.initiate();
+        p.run(Duration::from_secs(5));
+        assert_matching_children(&p);
+        let child = child_ups(&p.a_events)[0];
+        assert_eq!(child.proposal.to_string(), esp);
+        let cipher_key = child.proposal.cipher.key_len();
+        let integ_key = child.proposal.integ.unwrap().key_len();
+        assert_eq!(
+            child.outbound_key.len(),
+            cipher_key + integ_key,
+            "{esp}: encryption key then integrity key"
+        );
+        assert_eq!(p.a.status(p.now)[0].proposal.unwrap(), ike.parse().unwrap());
+        // A CHILD SA rekey with PFS over the MODP group works too.
+        let now = p.now;
+        p.a.rekey_child(now, 0);
+        p.run(Duration::from_secs(2));
+        assert_eq!(child_ups(&p.a_events).len(), 2, "{ike}");
+    }
+}
+
+#[test]
+fn proposal_strings_follow_strongswan() {
+    use crate::proposal::{EspProposal, IkeProposal};
+    let p: IkeProposal = "aes128-sha1-modp2048".parse().unwrap();
+    assert_eq!(
+        p.to_string(),
+        "aes128-sha1-prfsha1-modp2048",
+        "the PRF follows the integrity hash"
+    );
+    assert!(!p.is_legacy());
+    assert!("3des-md5-modp1024"
+        .parse::<IkeProposal>()
+        .unwrap()
+        .is_legacy());
+    assert!(
+        "aes128gcm16-sha1-prfsha256-curve25519"
+            .parse::<IkeProposal>()
+            .is_err(),
+        "AEAD takes no integrity"
+    );
+    assert!(
+        "aes128-prfsha1-modp2048".parse::<IkeProposal>().is_err(),
+        "CBC needs integrity"
+    );
+    let e: EspProposal = "aes256-sha256-esn".parse().unwrap();
+    assert_eq!(e.to_string(), "aes256-sha256-esn");
+    assert_eq!(e.key_len(), 32 + 32);
 }
