@@ -420,3 +420,26 @@ fn ike_detects_a_nat_and_floats_to_udp_4500_by_itself() {
     drop(left);
     drop(right);
 }
+
+#[test]
+fn ike_rekeys_when_a_packet_lifetime_runs_out_without_loss() {
+    // Soft at 90 % (135 packets), hard at 150 (200 pings cross both): the soft limit triggers a
+    // CHILD SA rekey long before the hard one would drop anything.
+    let s = start(Encapsulation::Udp, |l, r| {
+        l.extra_ipsec = Some("lifetime_packets = 150".into());
+        r.extra_ipsec = Some("lifetime_packets = 150".into());
+    });
+    wait_established(&s.left, CONN_ON_LEFT);
+    let (_, child0) = spis(&s.left);
+    let summary = ping_through(&s, || std::thread::sleep(Duration::from_secs(3)));
+    assert!(
+        summary.contains(" 0% packet loss"),
+        "{summary}\n{}",
+        s.left.log()
+    );
+    let (_, child1) = spis(&s.left);
+    assert_ne!(child0, child1, "the CHILD SA was rekeyed");
+    assert!(s.left.log().contains("SoftLifetime"), "{}", s.left.log());
+    let st = s.left.status();
+    assert_eq!(st.sa(CONN_ON_LEFT, "outbound", "lifetime_drops"), 0, "{st}");
+}

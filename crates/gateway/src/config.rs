@@ -42,8 +42,10 @@ const DEFAULT_DPD_DELAY: u64 = 30;
 const DEFAULT_LIFETIME: u64 = 86_400;
 /// A shorter pre-shared key is refused: it would fall to a dictionary.
 const MIN_PSK_LEN: usize = 8;
-/// Soft lifetimes fire at this share of the hard ones, so a rekey has time.
-const SOFT_LIFETIME_PERCENT: u64 = 90;
+/// Soft lifetimes fire at 90 % of the hard ones, so a rekey has time.
+fn soft_limit(hard: u64) -> u64 {
+    hard - hard / 10
+}
 
 /// A configuration error: where it is and what would be valid.
 #[derive(Debug)]
@@ -708,12 +710,12 @@ impl Validator<'_> {
             soft_bytes: ipsec
                 .lifetime_bytes
                 .as_ref()
-                .map(|v| v.get_ref() / 100 * SOFT_LIFETIME_PERCENT),
+                .map(|v| soft_limit(*v.get_ref())),
             hard_packets: ipsec.lifetime_packets.as_ref().map(|v| *v.get_ref()),
             soft_packets: ipsec
                 .lifetime_packets
                 .as_ref()
-                .map(|v| v.get_ref() / 100 * SOFT_LIFETIME_PERCENT),
+                .map(|v| soft_limit(*v.get_ref())),
         };
         for (v, key) in [
             (

@@ -216,6 +216,14 @@ impl Negotiator {
                         let local = SocketAddr::new(self.local.ip(), NAT_T_PORT);
                         self.endpoint.handle_datagram(now(), local, from, &data);
                     }
+                    ToIke::Lifetime { conn, event } => {
+                        let spi = match event {
+                            ipsecgw_esp::SaEvent::SoftLifetime { spi } | ipsecgw_esp::SaEvent::HardLifetime { spi } => spi,
+                        };
+                        if let Some(i) = self.map.iter().position(|&c| c == conn) {
+                            self.endpoint.rekey_child_sa(now(), i, spi);
+                        }
+                    }
                     ToIke::Acquire(cfg_idx) => {
                         if let Some(i) = self.map.iter().position(|&c| c == cfg_idx) {
                             if !self.endpoint.is_active(i) {

@@ -91,6 +91,24 @@ pub enum ToIke {
     },
     /// A packet wants connection `conn`, which has no SA (trap).
     Acquire(usize),
+    /// An SA of connection `conn` reached a byte or packet lifetime.
+    Lifetime {
+        /// Connection index.
+        conn: usize,
+        /// The SA's SPI and what happened.
+        event: ipsecgw_esp::SaEvent,
+    },
+}
+
+/// Forwards an SA lifetime event to the negotiator, if there is one.
+fn lifetime_to_ike(
+    to_ike: &Option<tokio::sync::mpsc::Sender<ToIke>>,
+    conn: usize,
+    event: ipsecgw_esp::SaEvent,
+) {
+    if let Some(tx) = to_ike {
+        let _ = tx.try_send(ToIke::Lifetime { conn, event });
+    }
 }
 
 /// The sending half of a command channel that also wakes the thread.
@@ -223,7 +241,7 @@ pub fn run_outbound(
                 bump(&stats.drops.send_errors);
             }
         }
-        out.publish();
+        out.publish(|conn, ev| lifetime_to_ike(&to_ike, conn, ev));
     }
     Ok(())
 }
@@ -311,7 +329,7 @@ pub fn run_inbound(
                 }
             }
         }
-        inb.publish();
+        inb.publish(|conn, ev| lifetime_to_ike(&to_ike, conn, ev));
         if !any {
             poll::readable(&fds, POLL_MS)?;
         }

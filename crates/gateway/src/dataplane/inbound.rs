@@ -142,7 +142,7 @@ impl Inbound {
     }
 
     /// Publishes every SA's counters and takes their lifetime events.
-    pub fn publish(&mut self) {
+    pub fn publish(&mut self, mut on_event: impl FnMut(usize, ipsecgw_esp::SaEvent)) {
         for e in self.sad.values_mut() {
             self.stats.conns[e.conn]
                 .1
@@ -150,6 +150,7 @@ impl Inbound {
                 .publish(e.sa.spi(), e.sa.counters());
             while let Some(ev) = e.sa.poll_event() {
                 tracing::info!(connection = %self.stats.conns[e.conn].0.name, event = ?ev, "inbound SA lifetime");
+                on_event(e.conn, ev);
             }
         }
     }

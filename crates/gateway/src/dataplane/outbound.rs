@@ -285,7 +285,7 @@ impl Outbound {
     }
 
     /// Publishes every SA's counters and takes their lifetime events.
-    pub fn publish(&mut self) {
+    pub fn publish(&mut self, mut on_event: impl FnMut(usize, ipsecgw_esp::SaEvent)) {
         for (i, c) in self.conns.iter_mut().enumerate() {
             if let Some(sa) = c.sa.as_mut() {
                 self.stats.conns[i]
@@ -294,6 +294,7 @@ impl Outbound {
                     .publish(sa.spi(), sa.counters());
                 while let Some(ev) = sa.poll_event() {
                     tracing::info!(connection = %self.stats.conns[i].0.name, event = ?ev, "outbound SA lifetime");
+                    on_event(i, ev);
                 }
             }
         }

@@ -73,8 +73,8 @@ impl Gw {
     }
 
     fn status(&mut self) -> StatusSnapshot {
-        self.out.publish();
-        self.inb.publish();
+        self.out.publish(|_, _| {});
+        self.inb.publish(|_, _| {});
         self.stats.snapshot()
     }
 

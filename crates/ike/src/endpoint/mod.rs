@@ -652,6 +652,28 @@ impl Endpoint {
         }
     }
 
+    /// Rekeys the CHILD SA of connection `conn` that uses `spi` (inbound or
+    /// outbound) — the data plane's soft lifetime (bytes or packets) ran
+    /// out. Nothing happens if that SA is already being replaced.
+    pub fn rekey_child_sa(&mut self, now: Instant, conn: usize, spi: u32) {
+        let target = self.sas.iter().find_map(|(id, sa)| {
+            (sa.conn == conn && sa.state == State::Established)
+                .then(|| {
+                    sa.children
+                        .iter()
+                        .find(|c| {
+                            c.state == ChildState::Installed
+                                && (c.inbound_spi == spi || c.outbound_spi == spi)
+                        })
+                        .map(|c| (*id, c.inbound_spi))
+                })
+                .flatten()
+        });
+        if let Some((id, inbound)) = target {
+            self.request(now, id, RequestKind::RekeyChild(inbound));
+        }
+    }
+
     /// Rekeys connection `conn`'s IKE SA now.
     pub fn rekey_ike(&mut self, now: Instant, conn: usize) {
         let ids: Vec<[u8; 8]> = self
