@@ -24,8 +24,8 @@ use crate::proposal::{self, EspProposal, IkeProposal};
 mod rekey;
 
 use crate::wire::{
-    emit_payloads, parse_payloads, Delete, ExchangeType, Flags, Header, Message, Notify,
-    NotifyType, Payload, PayloadType, ProtocolId, SaPayload, IKE_HEADER_LEN,
+    emit_payloads, parse_payloads, Delete, ExchangeType, Flags, Header, Identification, Message,
+    Notify, NotifyType, Payload, PayloadType, ProtocolId, SaPayload, IKE_HEADER_LEN,
 };
 
 /// Nonce length we send: at least half the PRF key size and at least 16
@@ -367,6 +367,46 @@ fn first_error(payloads: &[Payload]) -> Option<NotifyType> {
         Payload::Notify(n) if n.kind.is_error() => Some(n.kind),
         _ => None,
     })
+}
+
+/// The payloads of one message, by kind (the last of a kind wins).
+#[derive(Default)]
+struct Found<'a> {
+    id_i: Option<&'a Identification>,
+    id_r: Option<&'a Identification>,
+    auth: Option<(u8, &'a [u8])>,
+    sa: Option<&'a SaPayload>,
+    nonce: Option<&'a [u8]>,
+    ke: Option<(u16, &'a [u8])>,
+    ts_i: Option<&'a [TrafficSelector]>,
+    ts_r: Option<&'a [TrafficSelector]>,
+}
+
+impl<'a> Found<'a> {
+    fn of(payloads: &'a [Payload]) -> Self {
+        let mut f = Found::default();
+        for p in payloads {
+            match p {
+                Payload::IdI(i) => f.id_i = Some(i),
+                Payload::IdR(i) => f.id_r = Some(i),
+                Payload::Auth { method, data } => f.auth = Some((*method, data)),
+                Payload::Sa(s) => f.sa = Some(s),
+                Payload::Nonce(n) => f.nonce = Some(n),
+                Payload::Ke { group, data } => f.ke = Some((*group, data)),
+                Payload::TsI(t) => f.ts_i = Some(t),
+                Payload::TsR(t) => f.ts_r = Some(t),
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// The one proposal a response carries (§3.3: exactly one).
+    fn chosen(&self) -> Option<&'a crate::wire::Proposal> {
+        self.sa
+            .filter(|s| s.proposals.len() == 1)
+            .and_then(|s| s.proposals.first())
+    }
 }
 
 /// The SK payload protection of an IKE SA, (outbound, inbound) for our
@@ -1055,16 +1095,8 @@ impl Endpoint {
             self.counters.unknown_peer += 1;
             return;
         };
-        let (mut sa_prop, mut ke, mut ni) = (None, None, None);
-        for p in &msg.payloads {
-            match p {
-                Payload::Sa(s) => sa_prop = Some(s),
-                Payload::Ke { group, data } => ke = Some((*group, data)),
-                Payload::Nonce(n) => ni = Some(n),
-                _ => {}
-            }
-        }
-        let (Some(sa_prop), Some((group, ke_data)), Some(ni)) = (sa_prop, ke, ni) else {
+        let f = Found::of(&msg.payloads);
+        let (Some(sa_prop), Some((group, ke_data)), Some(ni)) = (f.sa, f.ke, f.nonce) else {
             self.counters.malformed += 1;
             self.respond_stateless(local, remote, &h, notify(NotifyType::InvalidSyntax, vec![]));
             return;
@@ -1169,7 +1201,7 @@ impl Endpoint {
             remote,
             proposal: Some(chosen),
             dh: None,
-            ni: ni.clone(),
+            ni: ni.to_vec(),
             nr: nr.clone(),
             cookie: None,
             keys: Some(keys),
@@ -1292,17 +1324,8 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&id) else { return };
         let conn = sa.conn;
         let c = self.cfg.connections[conn].clone();
-        let (mut idi, mut auth, mut esp, mut tsi, mut tsr) = (None, None, None, None, None);
-        for p in payloads {
-            match p {
-                Payload::IdI(i) => idi = Some(i),
-                Payload::Auth { method, data } => auth = Some((*method, data)),
-                Payload::Sa(s) => esp = Some(s),
-                Payload::TsI(t) => tsi = Some(t),
-                Payload::TsR(t) => tsr = Some(t),
-                _ => {}
-            }
-        }
+        let f = Found::of(payloads);
+        let (idi, auth, esp, tsi, tsr) = (f.id_i, f.auth, f.sa, f.ts_i, f.ts_r);
         let (Some(idi), Some((method, auth_data))) = (idi, auth) else {
             self.respond(
                 id,
@@ -1733,17 +1756,10 @@ impl Endpoint {
             self.remove(id, reason);
             return;
         }
-        let (mut chosen, mut ke, mut nr) = (None, None, None);
-        for p in &msg.payloads {
-            match p {
-                Payload::Sa(s) if s.proposals.len() == 1 => {
-                    chosen = s.proposals.first().and_then(IkeProposal::from_chosen)
-                }
-                Payload::Ke { group, data } => ke = Some((*group, data.clone())),
-                Payload::Nonce(n) => nr = Some(n.clone()),
-                _ => {}
-            }
-        }
+        let f = Found::of(&msg.payloads);
+        let chosen = f.chosen().and_then(IkeProposal::from_chosen);
+        let ke = f.ke.map(|(g, d)| (g, d.to_vec()));
+        let nr = f.nonce.map(<[u8]>::to_vec);
         let (Some(chosen), Some((group, ke_data)), Some(nr)) = (chosen, ke, nr) else {
             self.counters.malformed += 1;
             return;
@@ -1852,17 +1868,8 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&id) else { return };
         let conn = sa.conn;
         let c = self.cfg.connections[conn].clone();
-        let (mut idr, mut auth, mut esp, mut tsi, mut tsr) = (None, None, None, None, None);
-        for p in payloads {
-            match p {
-                Payload::IdR(i) => idr = Some(i),
-                Payload::Auth { method, data } => auth = Some((*method, data)),
-                Payload::Sa(s) => esp = Some(s),
-                Payload::TsI(t) => tsi = Some(t),
-                Payload::TsR(t) => tsr = Some(t),
-                _ => {}
-            }
-        }
+        let f = Found::of(payloads);
+        let (idr, auth, esp, tsi, tsr) = (f.id_r, f.auth, f.sa, f.ts_i, f.ts_r);
         if find_notify(payloads, NotifyType::AuthenticationFailed).is_some() {
             let why = "the peer rejected our authentication: check that both ends have the same pre-shared key and identities".to_owned();
             tracing::warn!(connection = %c.name, peer = %sa.remote, "AUTHENTICATION_FAILED: {why}");
@@ -1911,7 +1918,7 @@ impl Endpoint {
                 .and_then(EspProposal::from_chosen)
                 .filter(|(e, _)| c.esp_proposals.contains(e))
                 .filter(|_| subset(tsi, &c.local_ts) && subset(tsr, &c.remote_ts))
-                .map(|(e, spi)| (e, spi, tsi.clone(), tsr.clone())),
+                .map(|(e, spi)| (e, spi, tsi, tsr)),
             _ => None,
         };
         let offered = sa.offered_child_spi;
@@ -1943,8 +1950,8 @@ impl Endpoint {
                         proposal: e,
                         inbound_spi: offered,
                         outbound_spi: out_spi,
-                        local_ts: tsi,
-                        remote_ts: tsr,
+                        local_ts: tsi.to_vec(),
+                        remote_ts: tsr.to_vec(),
                         g_ir: None,
                         ni,
                         nr,

@@ -209,17 +209,13 @@ impl Endpoint {
             return fail(self, NotifyType::TemporaryFailure);
         }
         let old_inbound = old.inbound_spi;
-        let (mut sa_p, mut ni, mut ke, mut tsi, mut tsr) = (None, None, None, None, None);
-        for p in payloads {
-            match p {
-                Payload::Sa(s) => sa_p = Some(s),
-                Payload::Nonce(x) => ni = Some(x.clone()),
-                Payload::Ke { group, data } => ke = Some((*group, data.clone())),
-                Payload::TsI(t) => tsi = Some(t.clone()),
-                Payload::TsR(t) => tsr = Some(t.clone()),
-                _ => {}
-            }
-        }
+        let f = Found::of(payloads);
+        let (sa_p, ke) = (f.sa, f.ke);
+        let (ni, tsi, tsr) = (
+            f.nonce.map(<[u8]>::to_vec),
+            f.ts_i.map(<[_]>::to_vec),
+            f.ts_r.map(<[_]>::to_vec),
+        );
         let (Some(sa_p), Some(ni), Some(tsi), Some(tsr)) = (sa_p, ni, tsi, tsr) else {
             return fail(self, NotifyType::InvalidSyntax);
         };
@@ -252,7 +248,7 @@ impl Endpoint {
                     );
                 }
                 let dh = DhSecret::generate(g, &mut *self.rng);
-                let Ok(g_ir) = dh.agree(&data) else {
+                let Ok(g_ir) = dh.agree(data) else {
                     return fail(self, NotifyType::InvalidSyntax);
                 };
                 (Some(dh), Some(g_ir))
@@ -336,15 +332,8 @@ impl Endpoint {
         let Some(c) = self.cfg.connections.get(sa.conn).cloned() else {
             return;
         };
-        let (mut sa_p, mut ni, mut ke) = (None, None, None);
-        for p in payloads {
-            match p {
-                Payload::Sa(s) => sa_p = Some(s),
-                Payload::Nonce(x) => ni = Some(x.clone()),
-                Payload::Ke { group, data } => ke = Some((*group, data.clone())),
-                _ => {}
-            }
-        }
+        let f = Found::of(payloads);
+        let (sa_p, ni, ke) = (f.sa, f.nonce.map(<[u8]>::to_vec), f.ke);
         let (Some(sa_p), Some(ni), Some((group, ke_data))) = (sa_p, ni, ke) else {
             return fail(self, NotifyType::InvalidSyntax, vec![]);
         };
@@ -376,7 +365,7 @@ impl Endpoint {
             );
         }
         let dh = DhSecret::generate(chosen.dh, &mut *self.rng);
-        let Ok(g_ir) = dh.agree(&ke_data) else {
+        let Ok(g_ir) = dh.agree(ke_data) else {
             return fail(self, NotifyType::InvalidSyntax, vec![]);
         };
         let new_spi = self.random_spi8();
@@ -485,19 +474,10 @@ impl Endpoint {
         dh: Option<DhSecret>,
         payloads: &[Payload],
     ) {
-        let (mut chosen, mut nr, mut ke, mut tsi, mut tsr) = (None, None, None, None, None);
-        for p in payloads {
-            match p {
-                Payload::Sa(s) if s.proposals.len() == 1 => {
-                    chosen = s.proposals.first().and_then(EspProposal::from_chosen)
-                }
-                Payload::Nonce(x) => nr = Some(x.clone()),
-                Payload::Ke { data, .. } => ke = Some(data.clone()),
-                Payload::TsI(t) => tsi = Some(t.clone()),
-                Payload::TsR(t) => tsr = Some(t.clone()),
-                _ => {}
-            }
-        }
+        let f = Found::of(payloads);
+        let chosen = f.chosen().and_then(EspProposal::from_chosen);
+        let (nr, ke) = (f.nonce.map(<[u8]>::to_vec), f.ke.map(|(_, d)| d));
+        let (tsi, tsr) = (f.ts_i.map(<[_]>::to_vec), f.ts_r.map(<[_]>::to_vec));
         let (Some((chosen, peer_spi)), Some(nr), Some(tsi), Some(tsr)) = (chosen, nr, tsi, tsr)
         else {
             self.counters.malformed += 1;
@@ -510,7 +490,7 @@ impl Endpoint {
         let offered_ok = c.esp_proposals.contains(&chosen)
             && old.is_some_and(|o| subset(&tsi, &o.local_ts) && subset(&tsr, &o.remote_ts));
         let g_ir = match (&dh, ke) {
-            (Some(dh), Some(data)) => dh.agree(&data).ok(),
+            (Some(dh), Some(data)) => dh.agree(data).ok(),
             (None, None) => None,
             _ => {
                 sa.collision = None;
@@ -575,27 +555,24 @@ impl Endpoint {
         dh: DhSecret,
         payloads: &[Payload],
     ) {
-        let (mut chosen, mut nr, mut ke) = (None, None, None);
-        for p in payloads {
-            match p {
-                Payload::Sa(s) if s.proposals.len() == 1 => chosen = s.proposals.first().cloned(),
-                Payload::Nonce(x) => nr = Some(x.clone()),
-                Payload::Ke { data, .. } => ke = Some(data.clone()),
-                _ => {}
-            }
-        }
+        let f = Found::of(payloads);
+        let (chosen, nr, ke) = (
+            f.chosen(),
+            f.nonce.map(<[u8]>::to_vec),
+            f.ke.map(|(_, d)| d),
+        );
         let (Some(wire), Some(nr), Some(ke)) = (chosen, nr, ke) else {
             self.counters.malformed += 1;
             return;
         };
         let (Some(prop), Ok(peer_spi)) = (
-            IkeProposal::from_chosen(&wire),
+            IkeProposal::from_chosen(wire),
             <[u8; 8]>::try_from(wire.spi.as_slice()),
         ) else {
             self.counters.malformed += 1;
             return;
         };
-        let Ok(g_ir) = dh.agree(&ke) else { return };
+        let Ok(g_ir) = dh.agree(ke) else { return };
         if !c.ike_proposals.contains(&prop) || prop.dh != dh.group() {
             tracing::warn!(connection = %c.name, "the peer's IKE rekey response chose what we did not offer");
             return;
