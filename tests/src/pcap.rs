@@ -158,51 +158,11 @@ impl Pcap {
     /// encapsulation (UDP to or from port 4500, or IP protocol 50). Returns
     /// how many ESP packets there were, or a description of every other frame.
     pub fn only_esp(&self, encapsulation: Encapsulation) -> Result<usize, String> {
-        let mut esp = 0;
-        let mut offending = String::new();
-        for (index, frame) in self.frames.iter().enumerate() {
-            if self.is_arp(frame) {
-                continue;
+        match encapsulation {
+            Encapsulation::Esp => {
+                self.only(|ip| ip.protocol == IpNumber::ENCAPSULATING_SECURITY_PAYLOAD.0)
             }
-            let ok = match (self.ipv4(frame), encapsulation) {
-                (Some(ip), Encapsulation::Esp) => {
-                    ip.protocol == IpNumber::ENCAPSULATING_SECURITY_PAYLOAD.0
-                }
-                (Some(ip), Encapsulation::Udp) => {
-                    ip.protocol == IpNumber::UDP.0
-                        && (ip.fragment
-                            || ip.udp.is_some_and(|(sport, dport, _)| {
-                                sport == ESP_IN_UDP_PORT || dport == ESP_IN_UDP_PORT
-                            }))
-                }
-                (None, _) => false,
-            };
-            if ok {
-                esp += 1;
-            } else {
-                let _ = match self.ipv4(frame) {
-                    Some(ip) => writeln!(
-                        offending,
-                        "frame {index}: IPv4 {} -> {} protocol {} udp {:?} ({} bytes)",
-                        ip.src,
-                        ip.dst,
-                        ip.protocol,
-                        ip.udp.map(|(s, d, _)| (s, d)),
-                        frame.len()
-                    ),
-                    None => writeln!(
-                        offending,
-                        "frame {index}: not IPv4 or ARP ({} bytes): {}",
-                        frame.len(),
-                        hex::encode(&frame[..frame.len().min(48)])
-                    ),
-                };
-            }
-        }
-        if offending.is_empty() {
-            Ok(esp)
-        } else {
-            Err(offending)
+            Encapsulation::Udp => self.only_udp_ports(&[ESP_IN_UDP_PORT]),
         }
     }
 
@@ -211,22 +171,27 @@ impl Pcap {
     /// fragments of UDP datagrams as such. Returns how many UDP packets there
     /// were, or a description of every other frame.
     pub fn only_udp_ports(&self, ports: &[u16]) -> Result<usize, String> {
-        let mut udp = 0;
+        self.only(|ip| {
+            ip.protocol == IpNumber::UDP.0
+                && (ip.fragment
+                    || ip.udp.is_some_and(|(sport, dport, _)| {
+                        ports.contains(&sport) || ports.contains(&dport)
+                    }))
+        })
+    }
+
+    /// Every frame is ARP or an IPv4 packet `ok` accepts: returns how many
+    /// were accepted, or a line per other frame.
+    fn only(&self, ok: impl Fn(&Ipv4Info<'_>) -> bool) -> Result<usize, String> {
+        let mut accepted = 0;
         let mut offending = String::new();
         for (index, frame) in self.frames.iter().enumerate() {
             if self.is_arp(frame) {
                 continue;
             }
             let ip = self.ipv4(frame);
-            let ok = ip.is_some_and(|ip| {
-                ip.protocol == IpNumber::UDP.0
-                    && (ip.fragment
-                        || ip.udp.is_some_and(|(sport, dport, _)| {
-                            ports.contains(&sport) || ports.contains(&dport)
-                        }))
-            });
-            if ok {
-                udp += 1;
+            if ip.as_ref().is_some_and(&ok) {
+                accepted += 1;
                 continue;
             }
             let _ = match ip {
@@ -248,7 +213,7 @@ impl Pcap {
             };
         }
         if offending.is_empty() {
-            Ok(udp)
+            Ok(accepted)
         } else {
             Err(offending)
         }

@@ -369,6 +369,26 @@ fn first_error(payloads: &[Payload]) -> Option<NotifyType> {
     })
 }
 
+/// NAT detection (RFC 7296 §2.23): whether the peer's NAT_DETECTION_SOURCE_IP
+/// matches the address we see it at, and its NAT_DETECTION_DESTINATION_IP
+/// the address we received on. A mismatch means a NAT on that side.
+fn nat_seen(
+    payloads: &[Payload],
+    spi_i: &[u8; 8],
+    spi_r: &[u8; 8],
+    peer: SocketAddr,
+    us: SocketAddr,
+) -> (bool, bool) {
+    let matches = |kind, addr| {
+        find_notify(payloads, kind)
+            .is_some_and(|n| n.data == nat_detection_hash(spi_i, spi_r, addr))
+    };
+    (
+        matches(NotifyType::NatDetectionSourceIp, peer),
+        matches(NotifyType::NatDetectionDestinationIp, us),
+    )
+}
+
 /// The payloads of one message, by kind (the last of a kind wins).
 #[derive(Default)]
 struct Found<'a> {
@@ -1184,11 +1204,8 @@ impl Endpoint {
         let Some((c_out, c_in)) = crypters(&chosen, &keys, Role::Responder) else {
             return;
         };
-        // NAT detection (§2.23): does what the initiator saw match what we see?
-        let src_ok = find_notify(&msg.payloads, NotifyType::NatDetectionSourceIp)
-            .is_some_and(|n| n.data == nat_detection_hash(&h.spi_i, &[0; 8], remote));
-        let dst_ok = find_notify(&msg.payloads, NotifyType::NatDetectionDestinationIp)
-            .is_some_and(|n| n.data == nat_detection_hash(&h.spi_i, &[0; 8], local));
+        // The request's hashes are over SPIr = 0: the initiator had none yet.
+        let (src_ok, dst_ok) = nat_seen(&msg.payloads, &h.spi_i, &[0; 8], remote, local);
         let behind_nat = !dst_ok;
         let nat = !src_ok || !dst_ok || c.force_encap;
         let mut sa = IkeSa {
@@ -1797,10 +1814,7 @@ impl Endpoint {
         let Some((c_out, c_in)) = crypters(&chosen, &keys, Role::Initiator) else {
             return;
         };
-        let src_ok = find_notify(&msg.payloads, NotifyType::NatDetectionSourceIp)
-            .is_some_and(|n| n.data == nat_detection_hash(&sa.spi_i, &spi_r, sa.remote));
-        let dst_ok = find_notify(&msg.payloads, NotifyType::NatDetectionDestinationIp)
-            .is_some_and(|n| n.data == nat_detection_hash(&sa.spi_i, &spi_r, sa.local));
+        let (src_ok, dst_ok) = nat_seen(&msg.payloads, &sa.spi_i, &spi_r, sa.remote, sa.local);
         sa.nat = !src_ok || !dst_ok || c.force_encap;
         sa.behind_nat = !dst_ok;
         sa.next_keepalive = sa.behind_nat.then(|| now + NAT_KEEPALIVE);
