@@ -54,6 +54,9 @@ pub struct ConnectionConfig {
     pub inbound_key: String,
     /// Negotiate the SAs with IKEv2 instead of the manual keys above.
     pub ike: Option<IkeKeying>,
+    /// Extra tables for this connection (e.g. `[ipsec_connection.health_check]`),
+    /// written after its other tables.
+    pub extra: Option<String>,
 }
 
 /// `[ipsec_connection.ike]`: IKEv2 with a pre-shared key.
@@ -102,6 +105,8 @@ pub struct GatewayConfig {
     /// and `[ipsec_connection.ipsec]` tables.
     pub extra_ike: Option<String>,
     pub extra_ipsec: Option<String>,
+    /// Extra top-level tables written after the connections (e.g. `[[route]]`).
+    pub extra_toml: Option<String>,
 }
 
 /// 36 random bytes (AES-256 key and 4-byte salt, RFC 4106 §8.1) as hex.
@@ -140,11 +145,13 @@ impl GatewayConfig {
                 outbound_key: key_lr.clone(),
                 inbound_key: key_rl.clone(),
                 ike: None,
+                extra: None,
             }],
             ike_retransmit_timeout_ms: None,
             ike_retransmit_tries: None,
             extra_ike: None,
             extra_ipsec: None,
+            extra_toml: None,
         };
         let right = Self {
             name: "hangzhou".into(),
@@ -165,11 +172,13 @@ impl GatewayConfig {
                 outbound_key: key_rl,
                 inbound_key: key_lr,
                 ike: None,
+                extra: None,
             }],
             ike_retransmit_timeout_ms: None,
             ike_retransmit_tries: None,
             extra_ike: None,
             extra_ipsec: None,
+            extra_toml: None,
         };
         (left, right)
     }
@@ -245,6 +254,9 @@ impl GatewayConfig {
                 if let Some(extra) = &self.extra_ike {
                     let _ = writeln!(s, "{extra}");
                 }
+                if let Some(extra) = &c.extra {
+                    let _ = writeln!(s, "\n{extra}");
+                }
                 continue;
             }
             let _ = write!(
@@ -267,6 +279,12 @@ impl GatewayConfig {
                 c.outbound_key,
                 c.inbound_key
             );
+            if let Some(extra) = &c.extra {
+                let _ = writeln!(s, "\n{extra}");
+            }
+        }
+        if let Some(extra) = &self.extra_toml {
+            let _ = writeln!(s, "\n{extra}");
         }
         s
     }

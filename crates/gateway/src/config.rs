@@ -22,6 +22,9 @@ use serde::Deserialize;
 use toml::Spanned;
 use zeroize::Zeroizing;
 
+mod routing;
+pub use routing::{HealthCheck, Route, WEIGHT_ACTIVE};
+
 /// UDP port of ESP in UDP (RFC 3948 §2) and of IKE after NAT detection.
 pub const NAT_T_PORT: u16 = 4500;
 
@@ -108,6 +111,9 @@ pub struct Config {
     pub connections: Vec<Connection>,
     /// Gateway-wide IKE settings.
     pub ike: IkeGlobal,
+    /// The gateway's routes (`[[route]]`); empty: each connection's remote
+    /// subnets are routed into it.
+    pub routes: Vec<Route>,
 }
 
 /// IKE settings for the whole gateway (`[ike]`).
@@ -156,6 +162,8 @@ pub struct Connection {
     pub ike: Option<IkeSettings>,
     /// ESP settings every SA of this connection gets (negotiated ones too).
     pub esp: EspSettings,
+    /// The ICMP health check whose failure withdraws this connection's routes.
+    pub health_check: Option<HealthCheck>,
 }
 
 /// ESP settings of a connection, whoever keys it.
@@ -238,6 +246,8 @@ struct File {
     ipsec_connection: Vec<Spanned<ConnectionSection>>,
     #[serde(default)]
     ike: Option<GlobalIkeSection>,
+    #[serde(default)]
+    route: Vec<Spanned<routing::RouteSection>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -292,6 +302,8 @@ struct ConnectionSection {
     manual_keys: Option<Spanned<ManualKeysSection>>,
     #[serde(default)]
     ike: Option<Spanned<IkeSection>>,
+    #[serde(default)]
+    health_check: Option<Spanned<routing::HealthCheckSection>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -589,6 +601,7 @@ impl Validator<'_> {
             });
         }
 
+        let routes = self.routes(file.route, &connections)?;
         let g = file.ike.unwrap_or_default();
         let retransmit_timeout = match &g.retransmit_timeout_ms {
             Some(v) if !(50..=60_000).contains(v.get_ref()) => {
@@ -625,6 +638,7 @@ impl Validator<'_> {
                 address: tun_address,
             },
             connections,
+            routes,
         })
     }
 
@@ -822,7 +836,12 @@ impl Validator<'_> {
             }
             tracing::warn!(connection = %name, algorithms = %weak.join(", "), "legacy algorithms enabled: DES, 3DES, MD5 and MODP groups below 2048 bits are weak");
         }
+        let health_check = match c.health_check {
+            Some(h) => Some(self.health_check(h, &local_subnets, &remote_subnets)?),
+            None => None,
+        };
         Ok(Connection {
+            health_check,
             name,
             remote: SocketAddr::new(remote_ip, port),
             encapsulation,
@@ -1428,6 +1447,83 @@ inbound_key_file = "{}"
         );
         let e = parse_str(&base(&both)).unwrap_err().to_string();
         assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn routes_and_health_checks_parse_and_are_checked() {
+        let two = format!(
+            "{}\n[ipsec_connection.health_check]\nsource = \"10.1.1.1\"\ndestination = \"192.168.4.10\"\n{}",
+            base("[ipsec_connection.ike]\npsk_env = \"KEY\""),
+            "[[ipsec_connection]]\nname = \"standby\"\nremote_address = \"198.51.100.3\"\nlocal_subnets = [\"10.1.1.0/24\"]\nremote_subnets = [\"192.168.4.0/24\"]\n[ipsec_connection.ike]\npsk_env = \"KEY\"\n"
+        );
+        let routes = "[[route]]\ndestination = \"192.168.4.0/24\"\nconnection = \"hangzhou\"\nweight = 100\n[[route]]\ndestination = \"192.168.4.0/24\"\nconnection = \"standby\"\nweight = 0\npublish = false\n";
+        let cfg = parse_str(&format!("{two}{routes}")).unwrap();
+        let h = cfg.connections[0].health_check.unwrap();
+        assert_eq!(
+            h.interval,
+            std::time::Duration::from_secs(3),
+            "the product's default"
+        );
+        assert_eq!(h.retries, 3);
+        assert!(cfg.connections[1].health_check.is_none());
+        assert_eq!(cfg.routes.len(), 2);
+        assert_eq!(
+            (
+                cfg.routes[1].connection,
+                cfg.routes[1].weight,
+                cfg.routes[1].publish
+            ),
+            (1, 0, false)
+        );
+
+        let bad = |text: String, key: &str, words: &str| {
+            let e = parse_str(&text).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(words), "{e}");
+            assert!(e.contains("test.toml:"), "names the file and line: {e}");
+        };
+        bad(
+            format!("{two}{}", routes.replace("weight = 0", "weight = 50")),
+            "route.weight",
+            "100 (active) or 0",
+        );
+        bad(
+            format!("{two}{}", routes.replace("weight = 0", "weight = 100")),
+            "route.weight",
+            "one active",
+        );
+        bad(
+            format!("{two}{}", routes.replace("\"standby\"", "\"nowhere\"")),
+            "route.connection",
+            "nowhere",
+        );
+        bad(
+            format!("{two}[[route]]\ndestination = \"172.16.0.0/16\"\nconnection = \"hangzhou\"\n"),
+            "route.destination",
+            "would drop it",
+        );
+        bad(format!("{two}[[route]]\ndestination = \"192.168.4.0/24\"\nsource = \"10.9.0.0/16\"\nconnection = \"hangzhou\"\n"), "route.source", "local subnets");
+        bad(
+            two.replace(
+                "destination = \"192.168.4.10\"",
+                "destination = \"10.1.1.9\"",
+            ),
+            "health_check.destination",
+            "remote subnets",
+        );
+        bad(
+            two.replace("source = \"10.1.1.1\"", "source = \"192.168.4.1\""),
+            "health_check.source",
+            "local subnets",
+        );
+        bad(
+            two.replace(
+                "destination = \"192.168.4.10\"",
+                "destination = \"192.168.4.10\"\ninterval = 0",
+            ),
+            "health_check.interval",
+            "1 to 60",
+        );
+        bad(format!("{two}[[route]]\ndestination = \"192.168.4.0/24\"\nconnection = \"hangzhou\"\nmetric = 5\n"), "metric", "unknown field");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! prints. `status` today; `up`/`down` join it with IKEv2.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::dataplane::stats::{SaSnapshot, Stats, StatusSnapshot};
+use crate::health::{TestReport, TestReq, MAX_TEST_COUNT};
 use crate::negotiator::ControlReq;
 
 /// The longest request line accepted.
@@ -42,6 +44,7 @@ pub async fn serve(
     listener: UnixListener,
     stats: Arc<Stats>,
     ike: Option<mpsc::Sender<ControlReq>>,
+    tests: mpsc::Sender<TestReq>,
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -49,6 +52,7 @@ pub async fn serve(
         };
         let stats = stats.clone();
         let ike = ike.clone();
+        let tests = tests.clone();
         tokio::spawn(async move {
             let (rd, mut wr) = stream.into_split();
             let mut line = String::new();
@@ -56,14 +60,19 @@ pub async fn serve(
             if rd.read_line(&mut line).await.is_err() {
                 return;
             }
-            let reply = answer(line.trim(), &stats, ike.as_ref()).await;
+            let reply = answer(line.trim(), &stats, ike.as_ref(), &tests).await;
             let _ = wr.write_all(reply.as_bytes()).await;
             let _ = wr.write_all(b"\n").await;
         });
     }
 }
 
-async fn answer(line: &str, stats: &Stats, ike: Option<&mpsc::Sender<ControlReq>>) -> String {
+async fn answer(
+    line: &str,
+    stats: &Stats,
+    ike: Option<&mpsc::Sender<ControlReq>>,
+    tests: &mpsc::Sender<TestReq>,
+) -> String {
     let (verb, arg) = line.split_once(' ').unwrap_or((line, ""));
     let error = |e: String| serde_json::json!({ "error": e }).to_string();
     match (verb, ike) {
@@ -112,13 +121,92 @@ async fn answer(line: &str, stats: &Stats, ike: Option<&mpsc::Sender<ControlReq>
                 Err(_) => error("the IKE task has stopped".into()),
             }
         }
+        ("test", _) => match test_request(arg) {
+            Err(e) => error(e),
+            Ok((connection, count, source, destination)) => {
+                let (tx, rx) = oneshot::channel();
+                let req = TestReq {
+                    connection,
+                    count,
+                    source,
+                    destination,
+                    reply: tx,
+                };
+                if tests.send(req).await.is_err() {
+                    return error("the health task has stopped".into());
+                }
+                match rx.await {
+                    Ok(Ok(report)) => serde_json::json!({ "test": report }).to_string(),
+                    Ok(Err(e)) => error(e),
+                    Err(_) => error("the health task has stopped".into()),
+                }
+            }
+        },
         ("up" | "down" | "rekey" | "rekey-ike", None) => {
             error("this gateway has no IKE connection: its SAs are keyed by hand".into())
         }
         (other, _) => error(format!(
-            "unknown request {other:?}: the daemon understands status, up NAME, down NAME, rekey NAME, rekey-ike NAME"
+            "unknown request {other:?}: the daemon understands status, up NAME, down NAME, rekey NAME, rekey-ike NAME, test NAME [count=N] [source=IP] [destination=IP]"
         )),
     }
+}
+
+/// `test NAME [count=N] [source=IP] [destination=IP]`.
+type TestArgs = (String, u32, Option<IpAddr>, Option<IpAddr>);
+
+fn test_request(arg: &str) -> Result<TestArgs, String> {
+    let mut words = arg.split_whitespace();
+    let name = words
+        .next()
+        .ok_or("say which connection to test")?
+        .to_owned();
+    let (mut count, mut source, mut destination) = (4, None, None);
+    for w in words {
+        let bad = || format!("cannot read {w:?}: use count=N, source=IP or destination=IP");
+        match w.split_once('=') {
+            Some(("count", v)) => count = v.parse().map_err(|_| bad())?,
+            Some(("source", v)) => source = Some(v.parse().map_err(|_| bad())?),
+            Some(("destination", v)) => destination = Some(v.parse().map_err(|_| bad())?),
+            _ => return Err(bad()),
+        }
+    }
+    if count == 0 || count > MAX_TEST_COUNT {
+        return Err(format!("count must be 1 to {MAX_TEST_COUNT}"));
+    }
+    Ok((name, count, source, destination))
+}
+
+/// Asks a running daemon to test a connection; the report as JSON.
+pub async fn request_test(path: &PathBuf, line: &str) -> anyhow::Result<TestReport> {
+    let mut stream = UnixStream::connect(path).await.with_context(|| {
+        format!(
+            "no ipsecgw answers on {} (is it running? see --socket)",
+            path.display()
+        )
+    })?;
+    stream.write_all(format!("{line}\n").as_bytes()).await?;
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply).await?;
+    let value: serde_json::Value =
+        serde_json::from_str(&reply).context("the daemon's reply is not JSON")?;
+    if let Some(e) = value.get("error") {
+        bail!("{}", e.as_str().unwrap_or_default());
+    }
+    Ok(serde_json::from_value(
+        value.get("test").cloned().unwrap_or_default(),
+    )?)
+}
+
+/// The human form of `ipsecgw test`, in the spirit of ping's summary.
+pub fn render_test(r: &TestReport) -> String {
+    let mut o = format!(
+        "test {}: {} -> {} across the tunnel\n{} sent, {} received, {:.0}% loss\n",
+        r.connection, r.source, r.destination, r.sent, r.received, r.loss_percent
+    );
+    if let (Some(min), Some(avg), Some(max)) = (r.rtt_min_ms, r.rtt_avg_ms, r.rtt_max_ms) {
+        let _ = writeln!(o, "rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+    }
+    o
 }
 
 /// Asks a running daemon to bring a connection up or down.
@@ -197,6 +285,31 @@ pub fn render(s: &StatusSnapshot) -> String {
             "    drops: selectors {}, too big {}, no SA {}",
             c.selector_drops, c.too_big, c.no_sa
         );
+        if let Some(h) = &c.health {
+            let _ = writeln!(
+                o,
+                "    health check {}: {} sent, {} answered, {} failed in a row, last rtt {:.3} ms, down {} times",
+                h.state, h.sent, h.answered, h.failures, h.last_rtt_ms, h.down_events
+            );
+        }
+    }
+    if !s.routes.is_empty() {
+        let _ = writeln!(o, "  routes:");
+        for r in &s.routes {
+            let _ = writeln!(
+                o,
+                "    {}{} via {} weight {}{}, {}",
+                r.source
+                    .as_ref()
+                    .map(|s| format!("from {s} to "))
+                    .unwrap_or_default(),
+                r.destination,
+                r.connection,
+                r.weight,
+                if r.publish { ", published" } else { "" },
+                r.state,
+            );
+        }
     }
     for sa in &s.ike_sas {
         let _ = writeln!(

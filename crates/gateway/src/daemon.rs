@@ -14,6 +14,7 @@ use crate::control;
 use crate::dataplane::inbound::Inbound;
 use crate::dataplane::outbound::Outbound;
 use crate::dataplane::stats::{ConnInfo, Stats};
+use crate::health::{Health, KernelRoutes};
 use crate::negotiator::Negotiator;
 use crate::sys::netlink::Netlink;
 use crate::sys::socket::WanSocket;
@@ -22,24 +23,27 @@ use crate::worker::{self, Wan};
 
 /// Runs the gateway until a signal or a fatal data-path error.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    let stats = Arc::new(Stats::new(
-        cfg.name.clone(),
-        cfg.connections
-            .iter()
-            .map(|c| ConnInfo {
-                name: c.name.clone(),
-                encapsulation: c.encapsulation.to_string(),
-                remote_address: c.remote.ip().to_string(),
-                local_subnets: c.local_subnets.iter().map(ToString::to_string).collect(),
-                remote_subnets: c.remote_subnets.iter().map(ToString::to_string).collect(),
-                algorithm: match (&c.manual, &c.ike) {
-                    (Some((o, _)), _) => Some(o.algorithm.to_string()),
-                    (None, Some(_)) => Some(format!("{} (IKEv2)", c.esp.algorithm)),
-                    (None, None) => None,
-                },
-            })
-            .collect(),
-    ));
+    let stats = Arc::new(
+        Stats::new(
+            cfg.name.clone(),
+            cfg.connections
+                .iter()
+                .map(|c| ConnInfo {
+                    name: c.name.clone(),
+                    encapsulation: c.encapsulation.to_string(),
+                    remote_address: c.remote.ip().to_string(),
+                    local_subnets: c.local_subnets.iter().map(ToString::to_string).collect(),
+                    remote_subnets: c.remote_subnets.iter().map(ToString::to_string).collect(),
+                    algorithm: match (&c.manual, &c.ike) {
+                        (Some((o, _)), _) => Some(o.algorithm.to_string()),
+                        (None, Some(_)) => Some(format!("{} (IKEv2)", c.esp.algorithm)),
+                        (None, None) => None,
+                    },
+                })
+                .collect(),
+        )
+        .with_routes(&cfg),
+    );
     for c in cfg
         .connections
         .iter()
@@ -52,7 +56,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         );
     }
     let outbound = Outbound::new(&cfg, stats.clone())?;
-    let inbound = Inbound::new(&cfg, stats.clone())?;
+    // Echo identifiers of this run's probes: random, so a restarted daemon
+    // does not take an earlier run's late replies for its own.
+    let probe_base = {
+        let mut b = [0u8; 2];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+        u16::from_be_bytes(b) & !(crate::dataplane::probe::IDS - 1)
+    };
+    let inbound = Inbound::new(&cfg, stats.clone())?.with_probe_base(probe_base);
 
     let listener = control::bind(&cfg.control_socket).await?;
     let tun = Tun::open(&cfg.tun.name, cfg.tun.mtu as usize)?;
@@ -63,21 +74,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         netlink.add_address(index, addr).await?;
     }
     let wan = open_wan(&cfg)?;
-    let mut routes = Vec::new();
+    let kernel = KernelRoutes::new(netlink, index);
     let result = async {
-        for c in &cfg.connections {
-            for net in &c.remote_subnets {
-                netlink.add_route(index, *net).await?;
-                routes.push(*net);
-            }
-        }
-        serve(&cfg, outbound, inbound, tun, wan, stats, listener).await
+        kernel.sync(&KernelRoutes::wanted(&cfg, &stats)).await?;
+        let probes = Probes {
+            base: probe_base,
+            kernel: kernel.clone(),
+        };
+        serve(&cfg, outbound, inbound, tun, wan, stats, listener, probes).await
     }
     .await;
-    for net in routes {
-        if let Err(e) = netlink.del_route(index, net).await {
-            tracing::debug!(error = %e, "route already gone with the TUN device");
-        }
+    if let Err(e) = kernel.sync(&Default::default()).await {
+        tracing::debug!(error = %e, "routes already gone with the TUN device");
     }
     let _ = std::fs::remove_file(&cfg.control_socket);
     result
@@ -102,6 +110,13 @@ fn open_wan(cfg: &Config) -> anyhow::Result<Wan> {
     })
 }
 
+/// What the health task needs from `run`.
+struct Probes {
+    base: u16,
+    kernel: KernelRoutes,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     cfg: &Config,
     outbound: Outbound,
@@ -110,12 +125,24 @@ async fn serve(
     wan: Wan,
     stats: Arc<Stats>,
     listener: tokio::net::UnixListener,
+    probes: Probes,
 ) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let (died_tx, mut died_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(2);
     let (out_tx, out_rx) = worker::command_channel()?;
     let (in_tx, in_rx) = worker::command_channel()?;
     let (to_ike_tx, to_ike_rx) = tokio::sync::mpsc::channel(1024);
+    let (reply_tx, reply_rx) = tokio::sync::mpsc::channel(256);
+    let (test_tx, test_rx) = tokio::sync::mpsc::channel(16);
+    let health = Health::new(
+        Arc::new(cfg.clone()),
+        stats.clone(),
+        out_tx
+            .try_clone()
+            .context("cannot share the outbound command channel")?,
+        probes.kernel,
+        probes.base,
+    );
     let negotiator = Negotiator::new(Arc::new(cfg.clone()), wan.udp.clone(), out_tx, in_tx).await?;
     let to_ike = negotiator.as_ref().map(|_| to_ike_tx);
     let spawn = |name: &str, work: Box<dyn FnOnce() -> anyhow::Result<()> + Send>| {
@@ -148,16 +175,29 @@ async fn serve(
                 stop.clone(),
                 to_ike.clone(),
             );
-            Box::new(move || worker::run_inbound(inbound, tun, wan, stats, stop, in_rx, to_ike))
+            Box::new(move || {
+                worker::run_inbound(
+                    inbound,
+                    tun,
+                    wan,
+                    stats,
+                    stop,
+                    in_rx,
+                    to_ike,
+                    Some(reply_tx),
+                )
+            })
         })?,
     ];
     let (ctl_tx, ctl_rx) = tokio::sync::mpsc::channel(16);
     let (ike_stop_tx, ike_stop_rx) = tokio::sync::oneshot::channel();
     let ike_task = negotiator.map(|n| tokio::spawn(n.run(to_ike_rx, ctl_rx, ike_stop_rx)));
+    let health_task = tokio::spawn(health.run(reply_rx, test_rx));
     let control = tokio::spawn(control::serve(
         listener,
         stats,
         ike_task.as_ref().map(|_| ctl_tx),
+        test_tx,
     ));
     tracing::info!(
         gateway = %cfg.name,
@@ -176,6 +216,7 @@ async fn serve(
     };
     tracing::info!("stopping");
     control.abort();
+    health_task.abort();
     if let Some(task) = ike_task {
         // Tell the peers (DELETE) while the sockets still work.
         let _ = ike_stop_tx.send(());

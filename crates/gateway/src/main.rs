@@ -8,6 +8,7 @@ mod config;
 mod control;
 mod daemon;
 mod dataplane;
+mod health;
 mod negotiator;
 mod sys;
 mod worker;
@@ -77,6 +78,33 @@ enum Command {
         /// Find the control socket from this config instead.
         #[arg(short, long)]
         config: Option<PathBuf>,
+    },
+    /// Test a connection as the tutorial's last step does: ICMP echoes from
+    /// a host address of the local subnet to one of the remote subnet,
+    /// across the tunnel; reports loss and round trips, fails if none came back.
+    Test {
+        /// The connection's name.
+        name: String,
+        /// Echoes to send.
+        #[arg(long, default_value_t = 4)]
+        count: u32,
+        /// Source address (default: the health check's, else the first host
+        /// of the first local subnet).
+        #[arg(long)]
+        source: Option<std::net::IpAddr>,
+        /// Destination address (default: the health check's, else the first
+        /// host of the first remote subnet).
+        #[arg(long)]
+        destination: Option<std::net::IpAddr>,
+        /// The daemon's control socket (gateway.control_socket).
+        #[arg(short, long, conflicts_with = "config")]
+        socket: Option<PathBuf>,
+        /// Find the control socket from this config instead.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the running gateway's SAs and counters.
     Status {
@@ -196,6 +224,43 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 "{}",
                 rt.block_on(control::request(&path, &format!("{verb} {name}")))?
             );
+            Ok(())
+        }
+        Command::Test {
+            name,
+            count,
+            source,
+            destination,
+            socket,
+            config,
+            json,
+        } => {
+            let path = control_path(socket, config)?;
+            let mut line = format!("test {name} count={count}");
+            if let Some(s) = source {
+                line += &format!(" source={s}");
+            }
+            if let Some(d) = destination {
+                line += &format!(" destination={d}");
+            }
+            let r = rt.block_on(control::request_test(&path, &line))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", control::render_test(&r));
+            }
+            if r.received == 0 {
+                anyhow::bail!(
+                    "connection {} failed the test: no reply from {}{}",
+                    r.connection,
+                    r.destination,
+                    if r.sa_installed {
+                        ""
+                    } else {
+                        " (it has no SA: the tunnel is down, see `ipsecgw status`)"
+                    }
+                );
+            }
             Ok(())
         }
         Command::Status {

@@ -18,6 +18,7 @@ use socket2::SockAddr;
 use crate::config::Encapsulation;
 use crate::dataplane::inbound::Inbound;
 use crate::dataplane::outbound::{OutVerdict, Outbound, TAILROOM};
+use crate::dataplane::probe::EchoReply;
 use crate::dataplane::stats::{bump, Stats};
 use crate::sys::poll;
 use crate::sys::socket::{strip_ipv4_header, WanSocket, MAX_BATCH};
@@ -52,6 +53,13 @@ pub enum OutCmd {
         conn: usize,
         /// Outbound SPI.
         spi: u32,
+    },
+    /// Send this packet (a health-check or test echo) on connection `conn`.
+    Probe {
+        /// Connection index.
+        conn: usize,
+        /// The IP packet.
+        packet: Vec<u8>,
     },
 }
 
@@ -119,6 +127,14 @@ pub struct CommandSender<C> {
 }
 
 impl<C> CommandSender<C> {
+    /// A second sender on the same channel (for another task).
+    pub fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(Self {
+            tx: self.tx.clone(),
+            wake: self.wake.try_clone()?,
+        })
+    }
+
     /// Queues `cmd` and wakes the thread from poll.
     pub fn send(&self, cmd: C) {
         if self.tx.send(cmd).is_ok() {
@@ -180,6 +196,10 @@ pub fn run_outbound(
     );
     let mut udp_items = Vec::with_capacity(MAX_BATCH);
     let mut raw_items = Vec::with_capacity(MAX_BATCH);
+    // The gateway's own echoes, sent on the connection they test; a few
+    // per second at most, so they may allocate.
+    let mut probes: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut probe_conn: Vec<Option<usize>> = vec![None; MAX_BATCH];
     while !stop.load(Ordering::Relaxed) {
         commands.drain(|cmd| match cmd {
             OutCmd::Install {
@@ -189,9 +209,23 @@ pub fn run_outbound(
                 encapsulation,
             } => out.install(conn, *sa, remote, encapsulation),
             OutCmd::Remove { conn, spi } => out.remove(conn, spi),
+            OutCmd::Probe { conn, packet } => probes.push((conn, packet)),
         });
+        out.refresh_routes();
         batch.clear();
-        let released = out.release_held(&mut batch);
+        let mut released = out.release_held(&mut batch);
+        probe_conn.fill(None);
+        while let Some((conn, packet)) = probes.pop() {
+            let Some(slot) = batch.next_free() else { break };
+            if let Some(dst) = slot.get_mut(..packet.len()) {
+                dst.copy_from_slice(&packet);
+                batch.commit(packet.len());
+                if let Some(p) = probe_conn.get_mut(released) {
+                    *p = Some(conn);
+                }
+                released += 1;
+            }
+        }
         let n = released
             + match tun.recv_batch(&mut batch) {
                 Ok(n) => n,
@@ -207,7 +241,11 @@ pub fn run_outbound(
         raw_items.clear();
         for i in 0..n {
             let len = batch.packet_len(i);
-            let verdict = out.process(batch.slot_mut(i), headroom..headroom + len);
+            let inner = headroom..headroom + len;
+            let verdict = match probe_conn.get(i).copied().flatten() {
+                Some(conn) => out.process_probe(conn, batch.slot_mut(i), inner),
+                None => out.process(batch.slot_mut(i), inner),
+            };
             match verdict {
                 OutVerdict::Send { conn, range } => {
                     let item = (i, range, SockAddr::from(out.conns[conn].remote));
@@ -246,7 +284,9 @@ pub fn run_outbound(
     Ok(())
 }
 
-/// WAN → SAD → decapsulate → selectors → TUN, until `stop`.
+/// WAN → SAD → decapsulate → selectors → TUN, until `stop`; replies to
+/// the gateway's own probes go to the health task instead of the TUN.
+#[allow(clippy::too_many_arguments)] // each is a handle the thread owns
 pub fn run_inbound(
     mut inb: Inbound,
     mut tun: Tun,
@@ -255,6 +295,7 @@ pub fn run_inbound(
     stop: Arc<AtomicBool>,
     commands: Commands<InCmd>,
     to_ike: Option<tokio::sync::mpsc::Sender<ToIke>>,
+    probe_replies: Option<tokio::sync::mpsc::Sender<EchoReply>>,
 ) -> anyhow::Result<()> {
     let mut batch = PacketBatch::new(MAX_BATCH, WAN_SLOT, 0);
     let mut sources = [None; MAX_BATCH];
@@ -323,7 +364,13 @@ pub fn run_inbound(
                     }
                 };
                 if let Some(inner) = inb.process(esp) {
-                    if tun.send(&esp[inner]).is_err() {
+                    let packet = &esp[inner];
+                    if let (Some(tx), Some(reply)) = (&probe_replies, inb.probe_reply(packet)) {
+                        // Ours: the health task's, not the site's.
+                        let _ = tx.try_send(reply);
+                        continue;
+                    }
+                    if tun.send(packet).is_err() {
                         bump(&stats.drops.send_errors);
                     }
                 }

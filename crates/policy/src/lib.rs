@@ -1,5 +1,6 @@
 //! Policy for ipsecgw: CIDRs, IKEv2 traffic selectors, the security policy
-//! database (SPD) and longest-prefix-match route tables.
+//! database (SPD), longest-prefix-match route tables, and the route engine of
+//! a Cloud Enterprise Network ([`cen`]) that the lab's VPCs and VBRs share.
 //!
 //! This crate decides *what* goes *where*; it never moves a packet. It has no
 //! sockets, no clock, no threads and no randomness, so the IKE negotiator and
@@ -9,6 +10,7 @@
 //! they are given; the data path calls them for every packet.
 #![forbid(unsafe_code)]
 
+pub mod cen;
 mod error;
 mod flow;
 mod route;

@@ -33,6 +33,8 @@ struct InConn {
 pub struct Inbound {
     sad: HashMap<u32, InConn>,
     stats: Arc<Stats>,
+    /// First echo identifier of the gateway's own probes.
+    probe_base: u16,
 }
 
 impl Inbound {
@@ -61,7 +63,23 @@ impl Inbound {
                 );
             }
         }
-        Ok(Self { sad, stats })
+        Ok(Self {
+            sad,
+            stats,
+            probe_base: 0,
+        })
+    }
+
+    /// Takes echo replies with identifiers from `base` off the path.
+    pub fn with_probe_base(mut self, base: u16) -> Self {
+        self.probe_base = base;
+        self
+    }
+
+    /// The reply to one of the gateway's probes, if `inner` (a packet
+    /// [`Self::process`] accepted) is one; it must not reach the TUN.
+    pub fn probe_reply(&self, inner: &[u8]) -> Option<super::probe::EchoReply> {
+        super::probe::our_echo_reply(inner, self.probe_base)
     }
 
     /// Installs a negotiated inbound SA for connection `conn`, which only

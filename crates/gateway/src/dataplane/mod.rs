@@ -5,6 +5,8 @@
 pub mod icmp;
 pub mod inbound;
 pub mod outbound;
+pub mod probe;
+pub mod routing;
 pub mod stats;
 
 #[cfg(test)]

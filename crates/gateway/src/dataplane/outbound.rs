@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use ipsecgw_esp::tun::PacketBatch;
 use ipsecgw_esp::{EncapError, OutboundSa};
-use ipsecgw_policy::{FlowKey, Policy, PolicyAction, Spd, TrafficSelector};
+use ipsecgw_policy::{flow_matches, FlowKey, Policy, PolicyAction, Spd, TrafficSelector};
 
 use super::icmp;
+use super::routing::RouteSelector;
 use super::stats::{bump, Stats};
 use crate::config::{Config, Encapsulation};
 
@@ -57,12 +58,20 @@ pub struct OutConn {
     /// Packets that arrived while a trap negotiation runs, sent once the
     /// SA is installed (at most [`TRAP_HOLD`]).
     held: Vec<Vec<u8>>,
+    /// The connection's selectors: with `[[route]]`s a route picks the
+    /// connection, and the packet must still fall inside them.
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
 }
 
 /// The outbound state one thread owns.
 #[derive(Debug)]
 pub struct Outbound {
     spd: Spd<usize>,
+    /// The gateway's routes, when it has any (they replace the SPD order).
+    routes: RouteSelector,
+    /// The health generation the routes were last built for.
+    generation: u64,
     /// Connections, by index.
     pub conns: Vec<OutConn>,
     stats: Arc<Stats>,
@@ -78,18 +87,20 @@ impl Outbound {
         let mut spd = Spd::new();
         let mut conns = Vec::new();
         for (i, c) in cfg.connections.iter().enumerate() {
+            let local: Vec<_> = c
+                .local_subnets
+                .iter()
+                .map(|n| TrafficSelector::from_subnet(*n))
+                .collect();
+            let remote: Vec<_> = c
+                .remote_subnets
+                .iter()
+                .map(|n| TrafficSelector::from_subnet(*n))
+                .collect();
             spd.push(Policy {
                 name: c.name.clone(),
-                local: c
-                    .local_subnets
-                    .iter()
-                    .map(|n| TrafficSelector::from_subnet(*n))
-                    .collect(),
-                remote: c
-                    .remote_subnets
-                    .iter()
-                    .map(|n| TrafficSelector::from_subnet(*n))
-                    .collect(),
+                local: local.clone(),
+                remote: remote.clone(),
                 action: PolicyAction::Protect(i),
             });
             let sa = match &c.manual {
@@ -109,11 +120,15 @@ impl Outbound {
                 }),
                 acquire_sent: false,
                 held: Vec::new(),
+                local_ts: local,
+                remote_ts: remote,
             });
         }
         let candidates = [cfg.tun.address.map(|a| a.addr()), Some(cfg.public_address)];
         Ok(Self {
             spd,
+            routes: RouteSelector::new(&cfg.routes),
+            generation: 0,
             conns,
             stats,
             icmp_v4: icmp::source_for(false, &candidates),
@@ -148,25 +163,91 @@ impl Outbound {
             bump(&self.stats.drops.malformed);
             return OutVerdict::Drop;
         };
-        let conn_idx = match self.spd.lookup_outbound(&flow) {
-            Some((_, p)) => match p.action {
-                PolicyAction::Protect(i) => i,
-                PolicyAction::Discard | PolicyAction::Bypass => {
-                    // A packet that reached the TUN cannot bypass: that would
-                    // send it back into the kernel in clear. Fail closed.
-                    bump(&self.stats.drops.discarded);
+        let conn_idx = if !self.routes.is_empty() {
+            match self.routes.select(&flow) {
+                Some(i) => i,
+                None => {
+                    bump(&self.stats.drops.no_policy);
                     return OutVerdict::Drop;
                 }
-            },
-            None => {
-                bump(&self.stats.drops.no_policy);
-                return OutVerdict::Drop;
             }
+        } else {
+            match self.spd.lookup_outbound(&flow) {
+                Some((_, p)) => match p.action {
+                    PolicyAction::Protect(i) => i,
+                    PolicyAction::Discard | PolicyAction::Bypass => {
+                        // A packet that reached the TUN cannot bypass: that would
+                        // send it back into the kernel in clear. Fail closed.
+                        bump(&self.stats.drops.discarded);
+                        return OutVerdict::Drop;
+                    }
+                },
+                None => {
+                    bump(&self.stats.drops.no_policy);
+                    return OutVerdict::Drop;
+                }
+            }
+        };
+        self.encapsulate(conn_idx, slot, inner, &flow)
+    }
+
+    /// Sends one of the gateway's own probes (`slot[inner]`) on connection
+    /// `conn`, whatever the routes say: a health check tests its tunnel.
+    pub fn process_probe(
+        &mut self,
+        conn: usize,
+        slot: &mut [u8],
+        inner: Range<usize>,
+    ) -> OutVerdict {
+        let Some(flow) = slot.get(inner.clone()).and_then(FlowKey::from_ip_packet) else {
+            bump(&self.stats.drops.malformed);
+            return OutVerdict::Drop;
+        };
+        self.encapsulate(conn, slot, inner, &flow)
+    }
+
+    /// Rebuilds the routes in use if a health check changed state.
+    pub fn refresh_routes(&mut self) {
+        let generation = self
+            .stats
+            .health_generation
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if generation != self.generation && !self.routes.is_empty() {
+            self.generation = generation;
+            let stats = &self.stats;
+            self.routes.rebuild(|i| stats.healthy(i));
+        }
+    }
+
+    fn encapsulate(
+        &mut self,
+        conn_idx: usize,
+        slot: &mut [u8],
+        inner: Range<usize>,
+        flow: &FlowKey,
+    ) -> OutVerdict {
+        let Some(pkt) = slot.get(inner.clone()) else {
+            bump(&self.stats.drops.malformed);
+            return OutVerdict::Drop;
         };
         let Some(conn) = self.conns.get_mut(conn_idx) else {
             bump(&self.stats.drops.no_policy);
             return OutVerdict::Drop;
         };
+        // A route chose the connection: the packet must still be one its
+        // SAs were negotiated for (the SPD did this check otherwise).
+        if !flow_matches(
+            &conn.local_ts,
+            &conn.remote_ts,
+            flow.src,
+            flow.src_port,
+            flow.dst,
+            flow.dst_port,
+            flow.proto,
+        ) {
+            bump(&self.stats.drops.no_policy);
+            return OutVerdict::Drop;
+        }
         let cstats = &self.stats.conns[conn_idx].1;
         let Some(sa) = conn.sa.as_mut() else {
             if conn.trap && conn.held.len() < TRAP_HOLD {

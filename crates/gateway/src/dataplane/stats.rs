@@ -4,7 +4,7 @@
 //! cause), so relaxed atomics suffice and no lock sits on the packet path.
 //! SA counters are copied from the SA once per batch, not per packet.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use ipsecgw_esp::SaCounters;
 use serde::Serialize;
@@ -31,6 +31,11 @@ impl SaStats {
         self.replay_drops.store(c.replay_drops, Relaxed);
         self.malformed.store(c.malformed, Relaxed);
         self.lifetime_drops.store(c.lifetime_drops, Relaxed);
+    }
+
+    /// The SPI last published (0: no SA).
+    pub fn spi(&self) -> u32 {
+        self.spi.load(Relaxed)
     }
 
     fn snapshot(&self) -> SaSnapshot {
@@ -61,7 +66,39 @@ pub struct ConnStats {
     pub no_sa: AtomicU64,
     /// Whether ESP currently travels in UDP (a negotiated SA may have
     /// floated to 4500 behind a NAT, whatever the config asked for).
-    pub udp: std::sync::atomic::AtomicBool,
+    pub udp: AtomicBool,
+    /// The health check's view, written by the health task.
+    pub health: HealthStats,
+}
+
+/// A connection's health as its check last saw it. A connection without a
+/// check is always up: only a failed check withdraws routes.
+#[derive(Debug)]
+pub struct HealthStats {
+    /// Whether its routes are in use.
+    pub up: AtomicBool,
+    /// Probes sent and answered.
+    pub sent: AtomicU64,
+    pub answered: AtomicU64,
+    /// Unanswered probes in a row.
+    pub failures: AtomicU32,
+    /// Round trip of the last answer, microseconds.
+    pub last_rtt_us: AtomicU64,
+    /// Times the connection went down.
+    pub down_events: AtomicU64,
+}
+
+impl Default for HealthStats {
+    fn default() -> Self {
+        Self {
+            up: AtomicBool::new(true),
+            sent: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
+            failures: AtomicU32::new(0),
+            last_rtt_us: AtomicU64::new(0),
+            down_events: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Drops that belong to no connection.
@@ -90,6 +127,13 @@ pub struct Stats {
     pub conns: Vec<(ConnInfo, ConnStats)>,
     /// Drops outside any connection.
     pub drops: GlobalDrops,
+    /// The configured routes, for status.
+    pub routes: Vec<crate::config::Route>,
+    /// Which connections have a health check.
+    pub checked: Vec<bool>,
+    /// Bumped whenever a connection's health changes: the outbound thread
+    /// rebuilds its routes when it sees a new value.
+    pub health_generation: AtomicU64,
 }
 
 /// A connection's static description, for status.
@@ -123,7 +167,28 @@ impl Stats {
                 })
                 .collect(),
             drops: GlobalDrops::default(),
+            routes: Vec::new(),
+            checked: Vec::new(),
+            health_generation: AtomicU64::new(0),
         }
+    }
+
+    /// With the gateway's routes and health checks, for status.
+    pub fn with_routes(mut self, cfg: &crate::config::Config) -> Self {
+        self.routes = cfg.routes.clone();
+        self.checked = cfg
+            .connections
+            .iter()
+            .map(|c| c.health_check.is_some())
+            .collect();
+        self
+    }
+
+    /// Whether connection `i`'s routes are in use.
+    pub fn healthy(&self, i: usize) -> bool {
+        self.conns
+            .get(i)
+            .is_some_and(|(_, s)| s.health.up.load(Relaxed))
     }
 
     /// A consistent-enough copy for `ipsecgw status`.
@@ -134,7 +199,8 @@ impl Stats {
             connections: self
                 .conns
                 .iter()
-                .map(|(info, s)| ConnSnapshot {
+                .enumerate()
+                .map(|(i, (info, s))| ConnSnapshot {
                     info: ConnInfo {
                         encapsulation: if s.udp.load(Relaxed) { "udp" } else { "esp" }.to_owned(),
                         ..info.clone()
@@ -144,8 +210,46 @@ impl Stats {
                     selector_drops: s.selector_drops.load(Relaxed),
                     too_big: s.too_big.load(Relaxed),
                     no_sa: s.no_sa.load(Relaxed),
+                    health: self.checked.get(i).copied().unwrap_or(false).then(|| {
+                        let h = &s.health;
+                        HealthSnapshot {
+                            state: if h.up.load(Relaxed) { "up" } else { "down" }.to_owned(),
+                            sent: h.sent.load(Relaxed),
+                            answered: h.answered.load(Relaxed),
+                            failures: h.failures.load(Relaxed),
+                            last_rtt_ms: h.last_rtt_us.load(Relaxed) as f64 / 1000.0,
+                            down_events: h.down_events.load(Relaxed),
+                        }
+                    }),
                 })
                 .collect(),
+            routes: {
+                let used = crate::dataplane::routing::in_use(&self.routes, |i| self.healthy(i));
+                self.routes
+                    .iter()
+                    .zip(used)
+                    .map(|(r, used)| RouteView {
+                        destination: r.destination.to_string(),
+                        source: r.source.map(|s| s.to_string()),
+                        connection: self
+                            .conns
+                            .get(r.connection)
+                            .map(|(c, _)| c.name.clone())
+                            .unwrap_or_default(),
+                        weight: r.weight,
+                        publish: r.publish,
+                        in_use: used,
+                        state: if used {
+                            "in use"
+                        } else if !self.healthy(r.connection) {
+                            "withdrawn"
+                        } else {
+                            "standby"
+                        }
+                        .to_owned(),
+                    })
+                    .collect()
+            },
             drops: DropSnapshot {
                 no_policy: d.no_policy.load(Relaxed),
                 discarded: d.discarded.load(Relaxed),
@@ -181,6 +285,9 @@ pub struct StatusSnapshot {
     /// IKE messages dropped or refused, by cause.
     #[serde(default)]
     pub ike_drops: IkeDrops,
+    /// The gateway's routes (empty: each connection's remote subnets).
+    #[serde(default)]
+    pub routes: Vec<RouteView>,
 }
 
 /// IKE messages dropped or refused, by cause.
@@ -270,6 +377,45 @@ pub struct ConnSnapshot {
     pub too_big: u64,
     /// Packets dropped for want of an outbound SA.
     pub no_sa: u64,
+    /// The health check, if the connection has one.
+    #[serde(default)]
+    pub health: Option<HealthSnapshot>,
+}
+
+/// A connection's health check in the status output.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct HealthSnapshot {
+    /// `up` (routes in use) or `down` (withdrawn).
+    pub state: String,
+    /// Probes sent.
+    pub sent: u64,
+    /// Probes answered.
+    pub answered: u64,
+    /// Unanswered in a row.
+    pub failures: u32,
+    /// Last round trip.
+    pub last_rtt_ms: f64,
+    /// Times it went down.
+    pub down_events: u64,
+}
+
+/// One route in the status output.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct RouteView {
+    /// Destination prefix.
+    pub destination: String,
+    /// Source prefix of a policy-based route.
+    pub source: Option<String>,
+    /// The connection it points at.
+    pub connection: String,
+    /// 100 active, 0 standby.
+    pub weight: u8,
+    /// Published to the site's route table.
+    pub publish: bool,
+    /// Carrying traffic now.
+    pub in_use: bool,
+    /// `in use`, `standby` or `withdrawn` (its health check failed).
+    pub state: String,
 }
 
 /// One SA's counters in the status output.
