@@ -31,8 +31,8 @@ use crate::worker::{CommandSender, OutCmd};
 /// Identifiers `base + i` are connection i's health check; test runs use
 /// the upper half.
 const TEST_IDS: u16 = IDS / 2;
-/// How often the task looks at its clocks.
-const TICK: Duration = Duration::from_millis(100);
+/// Longest sleep when nothing is scheduled (no check, no test).
+const IDLE: Duration = Duration::from_secs(3600);
 /// Spacing of a test's echoes, and how long it waits for the last answer.
 const TEST_SPACING: Duration = Duration::from_millis(500);
 const TEST_WAIT: Duration = Duration::from_secs(2);
@@ -213,16 +213,29 @@ impl Health {
         mut replies: mpsc::Receiver<EchoReply>,
         mut requests: mpsc::Receiver<TestReq>,
     ) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let deadline = self.next_deadline();
             tokio::select! {
-                _ = tick.tick() => self.on_tick().await,
+                _ = tokio::time::sleep_until(deadline.into()) => self.on_tick().await,
                 Some(r) = replies.recv() => self.on_reply(r).await,
                 Some(req) = requests.recv() => self.on_test(req),
                 else => break,
             }
         }
+    }
+
+    /// The next instant something is due: a check's probe, a test's next
+    /// echo, or the end of a test's wait for its last answer.
+    fn next_deadline(&self) -> Instant {
+        let checks = self.checks.iter().map(|c| c.next);
+        let tests = self.tests.iter().map(|t| {
+            if (t.sent.len() as u32) < t.count {
+                t.next
+            } else {
+                t.sent.last().map_or(t.next, |last| *last + TEST_WAIT)
+            }
+        });
+        checks.chain(tests).min().unwrap_or_else(|| now() + IDLE)
     }
 
     fn send(&self, conn: usize, src: IpAddr, dst: IpAddr, id: u16, seq: u16) {
@@ -280,6 +293,8 @@ impl Health {
                     }
                 }
             }
+            // A test whose every echo came back reports at once.
+            self.tests_tick(t);
             return;
         }
         let Some(c) = self
