@@ -57,6 +57,8 @@ pub struct ConnectionConfig {
     /// Extra tables for this connection (e.g. `[ipsec_connection.health_check]`),
     /// written after its other tables.
     pub extra: Option<String>,
+    /// `legacy = true`: accept DES, 3DES, MD5 and the small MODP groups.
+    pub legacy: bool,
 }
 
 /// `[ipsec_connection.ike]`: IKEv2 with a pre-shared key.
@@ -146,6 +148,7 @@ impl GatewayConfig {
                 inbound_key: key_rl.clone(),
                 ike: None,
                 extra: None,
+                legacy: false,
             }],
             ike_retransmit_timeout_ms: None,
             ike_retransmit_tries: None,
@@ -173,6 +176,7 @@ impl GatewayConfig {
                 inbound_key: key_lr,
                 ike: None,
                 extra: None,
+                legacy: false,
             }],
             ike_retransmit_timeout_ms: None,
             ike_retransmit_tries: None,
@@ -226,7 +230,7 @@ impl GatewayConfig {
                 let _ = write!(
                     s,
                     "\n[[ipsec_connection]]\nname = \"{}\"\nremote_address = \"{}\"\n\
-                     local_subnets = {}\nremote_subnets = {}\nencapsulation = \"{}\"\n\n\
+                     local_subnets = {}\nremote_subnets = {}\nencapsulation = \"{}\"\nlegacy = {}\n\n\
                      [ipsec_connection.ipsec]\nencryption = \"{}\"\nesn = {}\nreplay_window = {}\n{}\n\
                      [ipsec_connection.ike]\npsk = \"{}\"\nproposals = {}\nstart_action = \"{}\"\n\
                      dpd_delay = {}\ndpd_action = \"{}\"\n",
@@ -235,6 +239,7 @@ impl GatewayConfig {
                     quoted_list(&c.local_subnets),
                     quoted_list(&c.remote_subnets),
                     c.encapsulation.as_str(),
+                    c.legacy,
                     c.encryption,
                     c.esn,
                     c.replay_window,

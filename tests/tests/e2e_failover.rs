@@ -155,6 +155,7 @@ fn connection(
         inbound_key: String::new(),
         ike: Some(ike),
         extra: None,
+        legacy: false,
     }
 }
 

@@ -350,8 +350,9 @@ fn ipsecgw_behind_a_nat_reaches_strongswan_over_4500() {
     drop(charon);
 }
 
-/// Alibaba Cloud's VPN gateway offers AES-CBC with HMAC and MODP groups;
-/// ipsecgw and strongSwan agree on them in both directions.
+/// Alibaba Cloud's VPN gateway offers AES-CBC with HMAC and MODP groups
+/// (and, for old devices, MD5, 3DES and the small groups: `legacy = true`);
+/// ipsecgw and strongSwan agree on each suite whichever side initiates.
 #[test]
 fn alibaba_suites_interoperate_with_strongswan_both_ways() {
     require_strongswan();
@@ -368,8 +369,21 @@ fn alibaba_suites_interoperate_with_strongswan_both_ways() {
             "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048",
             "ESP:AES_CBC-256/HMAC_SHA2_256_128",
         ),
+        // The console's defaults (aes / md5 / group2).
+        (
+            "aes128-md5-modp1024",
+            "aes128-md5",
+            "AES_CBC-128/HMAC_MD5_96/PRF_HMAC_MD5/MODP_1024",
+            "ESP:AES_CBC-128/HMAC_MD5_96",
+        ),
+        (
+            "3des-sha1-modp1536",
+            "3des-sha1",
+            "3DES_CBC/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1536",
+            "ESP:3DES_CBC/HMAC_SHA1_96",
+        ),
     ];
-    for (i, (ike, esp, ss_ike, ss_esp)) in suites.into_iter().enumerate() {
+    for (i, (ike, esp, ss_ike, ss_esp)) in suites.into_iter().flat_map(|s| [s, s]).enumerate() {
         let topo = Topology::build();
         let ipsecgw_initiates = i % 2 == 0;
         let mut cfg = ipsecgw_config(
@@ -377,6 +391,7 @@ fn alibaba_suites_interoperate_with_strongswan_both_ways() {
             if ipsecgw_initiates { "start" } else { "none" },
         );
         cfg.connection().encryption = esp.into();
+        cfg.connection().legacy = ike.contains("md5") || ike.contains("3des");
         cfg.connection().ike.as_mut().unwrap().proposals = vec![ike.into()];
         let (gw_ns, ss_ns) = if ipsecgw_initiates {
             (&topo.gw_l, &topo.gw_r)
