@@ -22,6 +22,7 @@ use crate::crypto::{
 use crate::event::{ChildSa, DownReason, Event, IkeSaId, Transmit};
 use crate::proposal::{self, EspProposal, IkeProposal};
 mod rekey;
+mod timers;
 
 use crate::wire::{
     emit_payloads, parse_payloads, Delete, ExchangeType, Flags, Header, Identification, Message,
@@ -290,6 +291,15 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     cookie_secret: [u8; 32],
     counters: IkeCounters,
+    /// Every IKE SA's next deadline, earliest first, so `poll_timeout` and
+    /// `handle_timeout` cost does not grow with the number of SAs.
+    timers: timers::Timers,
+    /// Connection index by peer address (first connection wins).
+    by_peer: HashMap<std::net::IpAddr, usize>,
+    /// SAs created during the current call, to be scheduled at its end.
+    fresh: Vec<[u8; 8]>,
+    /// Inbound CHILD SPIs handed out (see `random_child_spi`).
+    child_spis: std::collections::HashSet<u32>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -472,7 +482,15 @@ impl Endpoint {
     pub fn new(cfg: EndpointConfig, mut rng: Box<dyn Rng + Send>) -> Self {
         let mut cookie_secret = [0u8; 32];
         rng.fill_bytes(&mut cookie_secret);
+        let mut by_peer = HashMap::new();
+        for (i, c) in cfg.connections.iter().enumerate() {
+            by_peer.entry(c.remote_addr).or_insert(i);
+        }
         Self {
+            timers: timers::Timers::default(),
+            by_peer,
+            fresh: Vec::new(),
+            child_spis: std::collections::HashSet::new(),
             cfg,
             rng,
             sas: HashMap::new(),
@@ -555,7 +573,7 @@ impl Endpoint {
     /// The earliest instant [`Self::handle_timeout`] must be called at.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().filter_map(|sa| self.deadline(sa)).min()
+        self.timers.first()
     }
 
     fn deadline(&self, sa: &IkeSa) -> Option<Instant> {
@@ -597,13 +615,25 @@ impl Endpoint {
 
     /// A fresh inbound ESP SPI, outside the reserved 0..=255 (RFC 4303 §2.1)
     /// and unused by any CHILD SA of this endpoint.
+    ///
+    /// Every SPI handed out stays in `child_spis` (a superset of those in
+    /// use) until the set is rebuilt from the live SAs once it has grown to
+    /// a few times their number: amortised O(1), where scanning every SA
+    /// per CHILD SA made a ten-thousand-SA responder slow.
     fn random_child_spi(&mut self) -> u32 {
+        if self.child_spis.len() > 4 * self.sas.len() + 1024 {
+            self.child_spis = self
+                .sas
+                .values()
+                .flat_map(|sa| {
+                    std::iter::once(sa.offered_child_spi)
+                        .chain(sa.children.iter().map(|c| c.inbound_spi))
+                })
+                .collect();
+        }
         loop {
             let spi = self.rng.next_u32();
-            let used = self.sas.values().any(|sa| {
-                sa.offered_child_spi == spi || sa.children.iter().any(|c| c.inbound_spi == spi)
-            });
-            if spi > 255 && !used {
+            if spi > 255 && self.child_spis.insert(spi) {
                 return spi;
             }
         }
@@ -619,7 +649,7 @@ impl Endpoint {
 
     /// Starts an IKE SA (and its first CHILD SA) for connection `conn`, from
     /// `local` (port 500) to the peer's port 500.
-    pub fn initiate(&mut self, now: Instant, conn: usize, local: SocketAddr) {
+    fn initiate_unsettled(&mut self, now: Instant, conn: usize, local: SocketAddr) {
         let Some(c) = self.cfg.connections.get(conn).cloned() else {
             return;
         };
@@ -669,11 +699,12 @@ impl Endpoint {
         };
         tracing::info!(connection = %c.name, peer = %remote, "initiating IKE SA");
         self.sas.insert(spi_i, sa);
+        self.fresh.push(spi_i);
         self.send_init(now, spi_i);
     }
 
     /// Deletes connection `conn`'s IKE SAs (and with them their CHILD SAs).
-    pub fn delete(&mut self, now: Instant, conn: usize) {
+    fn delete_unsettled(&mut self, now: Instant, conn: usize) {
         let ids: Vec<[u8; 8]> = self
             .sas
             .iter()
@@ -695,7 +726,7 @@ impl Endpoint {
     }
 
     /// Rekeys connection `conn`'s CHILD SAs now (as their lifetime would).
-    pub fn rekey_child(&mut self, now: Instant, conn: usize) {
+    fn rekey_child_unsettled(&mut self, now: Instant, conn: usize) {
         let targets: Vec<([u8; 8], u32)> = self
             .sas
             .iter()
@@ -715,7 +746,7 @@ impl Endpoint {
     /// Rekeys the CHILD SA of connection `conn` that uses `spi` (inbound or
     /// outbound) — the data plane's soft lifetime (bytes or packets) ran
     /// out. Nothing happens if that SA is already being replaced.
-    pub fn rekey_child_sa(&mut self, now: Instant, conn: usize, spi: u32) {
+    fn rekey_child_sa_unsettled(&mut self, now: Instant, conn: usize, spi: u32) {
         let target = self.sas.iter().find_map(|(id, sa)| {
             (sa.conn == conn && sa.state == State::Established)
                 .then(|| {
@@ -735,7 +766,7 @@ impl Endpoint {
     }
 
     /// Rekeys connection `conn`'s IKE SA now.
-    pub fn rekey_ike(&mut self, now: Instant, conn: usize) {
+    fn rekey_ike_unsettled(&mut self, now: Instant, conn: usize) {
         let ids: Vec<[u8; 8]> = self
             .sas
             .iter()
@@ -751,7 +782,7 @@ impl Endpoint {
 
     /// Handles one IKE datagram (without the non-ESP marker) received on
     /// `local` from `remote`.
-    pub fn handle_datagram(
+    fn handle_datagram_unsettled(
         &mut self,
         now: Instant,
         local: SocketAddr,
@@ -802,8 +833,8 @@ impl Endpoint {
     }
 
     /// Retransmits, checks liveness, expires half-open SAs.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let ids: Vec<[u8; 8]> = self.sas.keys().copied().collect();
+    fn handle_timeout_unsettled(&mut self, now: Instant) {
+        let ids = self.timers.due(now);
         for id in ids {
             let Some(sa) = self.sas.get_mut(&id) else {
                 continue;
@@ -1105,12 +1136,7 @@ impl Endpoint {
             }
             return;
         }
-        let Some(conn) = self
-            .cfg
-            .connections
-            .iter()
-            .position(|c| c.remote_addr == remote.ip())
-        else {
+        let Some(conn) = self.by_peer.get(&remote.ip()).copied() else {
             tracing::debug!(peer = %remote, "IKE_SA_INIT from an address no connection names");
             self.counters.unknown_peer += 1;
             return;
@@ -1279,6 +1305,7 @@ impl Endpoint {
         });
         self.half_open.insert((remote, h.spi_i), spi_r);
         self.sas.insert(spi_r, sa);
+        self.fresh.push(spi_r);
     }
 
     fn on_request(

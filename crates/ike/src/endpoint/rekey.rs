@@ -675,6 +675,7 @@ impl Endpoint {
         let (conn, peer) = (sa.conn, sa.remote);
         let new_id = sa.our_spi();
         self.sas.insert(new_id, sa);
+        self.fresh.push(new_id);
         self.schedule_ike_rekey(now, new_id);
         self.events.push_back(Event::IkeUp {
             conn,
