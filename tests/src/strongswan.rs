@@ -157,6 +157,10 @@ pub struct CharonBuilder<'a> {
     pub port_nat_t: u16,
     /// `remote_port` of the connection (default 500).
     pub remote_port: u16,
+    /// A whole swanctl.conf to load as it is (an exported configuration)
+    /// instead of the one the settings above describe; see
+    /// [`CharonBuilder::swanctl_conf_text`].
+    pub swanctl_text: Option<String>,
 }
 
 impl<'a> CharonBuilder<'a> {
@@ -192,6 +196,7 @@ impl<'a> CharonBuilder<'a> {
             port: 500,
             port_nat_t: 4500,
             remote_port: 500,
+            swanctl_text: None,
         }
     }
 
@@ -338,6 +343,17 @@ impl<'a> CharonBuilder<'a> {
         self.remote_port = port;
         self
     }
+    /// Loads `text` as the instance's swanctl.conf, byte for byte, instead
+    /// of writing one from the builder's settings: for configurations
+    /// another program wrote (`ipsecgw export --for strongswan`). It must
+    /// hold exactly one connection; set [`Self::ike_name`] and
+    /// [`Self::child_name`] to its connection's and child's names so that
+    /// `initiate` and the SA checks find them. The strongswan.conf (plugins,
+    /// ports, logging, vici socket) is still the builder's.
+    pub fn swanctl_conf_text(mut self, text: &str) -> Self {
+        self.swanctl_text = Some(text.into());
+        self
+    }
 
     /// strongswan.conf for an instance living in `dir`. Self-contained (no
     /// includes of /etc/strongswan.d). Leaves `threads` at its default of 16:
@@ -402,8 +418,12 @@ impl<'a> CharonBuilder<'a> {
         s
     }
 
-    /// swanctl.conf: one connection with one child, and its PSK.
+    /// swanctl.conf: one connection with one child, and its PSK (or the
+    /// text given to [`Self::swanctl_conf_text`], as it is).
     pub fn swanctl_conf(&self) -> String {
+        if let Some(text) = &self.swanctl_text {
+            return text.clone();
+        }
         let local_id = self.local_id.as_deref().unwrap_or(&self.local_addrs);
         let remote_id = self.remote_id.as_deref().unwrap_or(&self.remote_addrs);
         let yes_no = |b: bool| if b { "yes" } else { "no" };
@@ -505,8 +525,9 @@ impl<'a> CharonBuilder<'a> {
             ("local_ts", &self.local_ts),
             ("remote_ts", &self.remote_ts),
         ] {
+            // A swanctl.conf given as text carries its own settings.
             assert!(
-                !value.is_empty(),
+                !value.is_empty() || self.swanctl_text.is_some(),
                 "Charon::builder: no {what} set for {}",
                 self.label
             );

@@ -1,9 +1,13 @@
 //! `ipsecgw`: a userspace IPsec site-to-site VPN gateway.
 //!
-//! The daemon (`run`) and its CLI (`check`, `status`). The protocol work is
-//! in the sans-IO crates (`ipsecgw-esp`, `ipsecgw-policy`, `ipsecgw-ike`);
-//! this crate owns every socket, thread and system call.
+//! The daemon (`run`) and its CLI (`check`, `status`), and the cloud
+//! model's commands (`vpn-gateway`, `customer-gateway`, `ipsec-connection`,
+//! `export`, `import`, `route`: the seed tutorial's steps, see `cloud`).
+//! The protocol work is in the sans-IO crates (`ipsecgw-esp`,
+//! `ipsecgw-policy`, `ipsecgw-ike`); this crate owns every socket, thread
+//! and system call.
 
+mod cloud;
 mod config;
 mod control;
 mod daemon;
@@ -33,15 +37,13 @@ struct Cli {
 enum Command {
     /// Run the gateway in the foreground until SIGINT or SIGTERM.
     Run {
-        /// The gateway's TOML config.
-        #[arg(short, long)]
-        config: PathBuf,
+        #[command(flatten)]
+        source: cloud::ConfigSource,
     },
     /// Validate a config and say what it would set up.
     Check {
-        /// The gateway's TOML config.
-        #[arg(short, long)]
-        config: PathBuf,
+        #[command(flatten)]
+        source: cloud::ConfigSource,
     },
     /// Negotiate a connection now (IKE).
     Up {
@@ -118,6 +120,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    // The cloud model (the tutorial's steps 1 to 5) on a state file.
+    /// Tutorial step 1: VPN gateways (cloud side) in the state file.
+    #[command(subcommand)]
+    VpnGateway(cloud::VpnGatewayCommand),
+    /// Tutorial step 2: customer gateways (on-premises devices).
+    #[command(subcommand)]
+    CustomerGateway(cloud::CustomerGatewayCommand),
+    /// Tutorial step 3: IPsec connections between the two.
+    #[command(subcommand)]
+    IpsecConnection(cloud::IpsecConnectionCommand),
+    /// Tutorial step 4: the customer gateway's configuration, from its point
+    /// of view (strongSwan, ipsecgw or Alibaba's JSON), key included.
+    Export(cloud::ExportArgs),
+    /// An ipsecgw CPE config from Alibaba Cloud's downloaded configuration (JSON).
+    Import(cloud::ImportArgs),
+    /// Tutorial step 5: the VPN gateway's routes.
+    #[command(subcommand)]
+    Route(cloud::RouteCommand),
 }
 
 fn main() -> ExitCode {
@@ -153,12 +173,12 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Run { config } => {
-            let cfg = config::load(&config)?;
+        Command::Run { source } => {
+            let cfg = source.load()?;
             rt.block_on(daemon::run(cfg))
         }
-        Command::Check { config } => {
-            let cfg = config::load(&config)?;
+        Command::Check { source } => {
+            let cfg = source.load()?;
             println!(
                 "{}: gateway {} at {}, TUN {} (MTU {}, WAN MTU {}), {} connection(s)",
                 cfg.path.display(),
@@ -277,5 +297,11 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::VpnGateway(command) => cloud::vpn_gateway(command),
+        Command::CustomerGateway(command) => cloud::customer_gateway(command),
+        Command::IpsecConnection(command) => cloud::ipsec_connection(command),
+        Command::Export(args) => cloud::export(args),
+        Command::Import(args) => cloud::import(args),
+        Command::Route(command) => cloud::route(command),
     }
 }

@@ -13,6 +13,7 @@
 pub mod cen;
 mod error;
 mod flow;
+pub mod model;
 mod route;
 mod selector;
 mod spd;
