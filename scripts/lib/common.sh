@@ -130,3 +130,43 @@ ensure_strongswan() {
     [[ -f "$STRONGSWAN_LIBIPSEC_PLUGIN" ]] ||
         die "$STRONGSWAN_LIBIPSEC_PLUGIN still missing after installing ${pkgs[*]}"
 }
+
+# ensure_commands CMD=PACKAGE...: installs, with apt-get, the Debian package
+# of each command that is missing; nothing when all are present.
+ensure_commands() {
+    local -a missing=()
+    local pair
+    for pair in "$@"; do
+        command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}")
+    done
+    [[ ${#missing[@]} -gt 0 ]] || return 0
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing ${missing[*]} and no apt-get to install them: install them by hand"
+    [[ "$(id -u)" -eq 0 ]] || die "missing ${missing[*]}: run as root so they can be installed"
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    for pair in "$@"; do
+        command -v "${pair%%=*}" >/dev/null 2>&1 ||
+            die "${pair%%=*} still missing after installing ${pair#*=}"
+    done
+}
+
+# ensure_docker: a Docker engine that answers, and a Compose tool: the
+# `docker compose` plugin when it is there, else the standalone
+# docker-compose (Debian's, installed when missing). Sets DOCKER_COMPOSE to
+# the command, an array. Pulls nothing: images come from the caller.
+ensure_docker() {
+    ensure_commands docker=docker.io
+    docker info >/dev/null 2>&1 ||
+        die "the Docker engine does not answer (docker info failed): start dockerd, then re-run"
+    # shellcheck disable=SC2034 # read by the scripts that source this file
+    if docker compose version >/dev/null 2>&1; then
+        DOCKER_COMPOSE=(docker compose)
+    else
+        ensure_commands docker-compose=docker-compose
+        DOCKER_COMPOSE=(docker-compose)
+    fi
+}
