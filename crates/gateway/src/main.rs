@@ -13,6 +13,7 @@ mod control;
 mod daemon;
 mod dataplane;
 mod health;
+mod lab;
 mod negotiator;
 mod sys;
 mod worker;
@@ -138,6 +139,8 @@ enum Command {
     /// Tutorial step 5: the VPN gateway's routes.
     #[command(subcommand)]
     Route(cloud::RouteCommand),
+    /// The seed's whole network in namespaces: data center, VPCs, CEN, both gateways.
+    Lab(lab::LabArgs),
 }
 
 fn main() -> ExitCode {
@@ -303,5 +306,6 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => cloud::export(args),
         Command::Import(args) => cloud::import(args),
         Command::Route(command) => cloud::route(command),
+        Command::Lab(args) => lab::run(args, &rt),
     }
 }
