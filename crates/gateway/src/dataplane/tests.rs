@@ -327,3 +327,97 @@ fn ipv6_inner_packets_cross_an_ipv4_wan() {
     assert_eq!(a.send(&big), Err(OutVerdict::Drop));
     assert_eq!(a.status().connections[0].too_big, 1);
 }
+
+/// Gateways with `n` manually keyed connections each: connection `i`
+/// carries 192.168.0.0/16 ↔ 10.i.i.0/24 with its own SAs.
+fn many(n: usize) -> (Gw, Gw) {
+    let side = |me: &str, peer: &str, out_base: u32, in_base: u32, mirrored: bool| {
+        let mut text = format!("[gateway]\nname = \"g\"\npublic_address = \"{me}\"\n");
+        for i in 0..n {
+            let (l, r) = (
+                "\"192.168.0.0/16\"",
+                format!("\"10.{}.{}.0/24\"", i / 256, i % 256),
+            );
+            let (local, remote) = if mirrored {
+                (r.as_str(), l)
+            } else {
+                (l, r.as_str())
+            };
+            let (out_key, in_key) = if mirrored {
+                (KEY_BA, KEY_AB)
+            } else {
+                (KEY_AB, KEY_BA)
+            };
+            text += &format!(
+                "[[ipsec_connection]]\nname = \"c{i}\"\nremote_address = \"{peer}\"\n\
+                 local_subnets = [{local}]\nremote_subnets = [{remote}]\n\
+                 [ipsec_connection.manual_keys]\noutbound_spi = {}\ninbound_spi = {}\n\
+                 outbound_key = \"{out_key}\"\ninbound_key = \"{in_key}\"\n",
+                out_base + i as u32,
+                in_base + i as u32,
+            );
+        }
+        Gw::new(&config::parse(Path::new("mem.toml"), &text, &|_| None).unwrap())
+    };
+    (
+        side("198.51.100.1", "198.51.100.2", 0x10000, 0x20000, false),
+        side("198.51.100.2", "198.51.100.1", 0x20000, 0x10000, true),
+    )
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A thousand tunnels at once carry every packet to the right SA, and
+/// (printed, not asserted: timing belongs to benchmarks) the per-packet
+/// cost of the SPD and SAD lookups does not grow with the number of SAs.
+/// `cargo test --release -p ipsecgw thousand -- --nocapture` for figures.
+#[test]
+#[allow(clippy::disallowed_methods, reason = "prints a measurement")]
+fn a_thousand_tunnels_each_carry_their_own_traffic() {
+    const PACKETS: usize = 32_000;
+    // The thousand first: the resident-set growth is then theirs alone.
+    for (n, burst) in [(1000usize, 1usize), (1000, 32), (1, 1)] {
+        let before = rss_kib();
+        let (mut a, mut b) = many(n);
+        let memory = rss_kib().saturating_sub(before);
+        let packets: Vec<Vec<u8>> = (0..PACKETS)
+            .map(|k| {
+                // `burst` packets in a row per tunnel, as a batch holds them.
+                let i = (k / burst) % n;
+                udp4(
+                    [192, 168, 1, 1],
+                    [10, (i / 256) as u8, (i % 256) as u8, 7],
+                    1400,
+                    false,
+                )
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        for p in &packets {
+            let esp = a.send(p).unwrap();
+            assert_eq!(b.receive(&esp).as_deref(), Some(p.as_slice()));
+        }
+        let elapsed = start.elapsed();
+        let s = b.status();
+        assert_eq!(s.connections.len(), n);
+        for c in &s.connections {
+            assert_eq!(c.inbound.packets as usize, PACKETS / n, "{}", c.info.name);
+        }
+        println!(
+            "{n} tunnel(s), {burst} packet(s) in a row per tunnel: {:.0} kpps through encap+decap ({:.2} Gbit/s of 1400-byte packets), ~{} KiB for {} SAs",
+            PACKETS as f64 / elapsed.as_secs_f64() / 1000.0,
+            PACKETS as f64 * 1400.0 * 8.0 / elapsed.as_secs_f64() / 1e9,
+            memory,
+            2 * n
+        );
+    }
+}
