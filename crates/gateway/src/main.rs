@@ -200,12 +200,22 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                     c.remote_subnets,
                     c.remote,
                     c.encapsulation,
-                    match &c.manual {
-                        Some((o, i)) => format!(
+                    match (&c.manual, &c.ike) {
+                        (Some((o, i)), _) => format!(
                             "manual SAs out {:#x} / in {:#x}, {}",
                             o.spi, i.spi, o.algorithm
                         ),
-                        None => "no SA configured".into(),
+                        (None, Some(ike)) => format!(
+                            "IKEv2 {} (start: {:?}), ESP {}",
+                            ike.proposals
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            ike.start_action,
+                            c.esp.algorithm
+                        ),
+                        (None, None) => "no SA configured: its traffic is dropped".into(),
                     }
                 );
             }
