@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-ALL_CANDIDATES = ["plain", "ipsecgw", "strongswan", "boringtun", "wireguard-go"]
+ALL_CANDIDATES = ["plain", "ipsecgw", "ipsecgw-nooffload", "strongswan", "boringtun", "wireguard-go"]
 
 HOST_L, GW_L_LAN, GW_L_WAN = "10.1.1.10", "10.1.1.1", "198.51.100.1"
 GW_R_WAN, GW_R_LAN, HOST_R = "198.51.100.2", "192.168.4.1", "192.168.4.10"
@@ -230,11 +230,20 @@ class Plain(Candidate):
 
 class Ipsecgw(Candidate):
     name = "ipsecgw"
+    # [tun] offload: auto (the default) uses TUN TSO/GRO and UDP GSO/GRO
+    # where the kernel has them; "off" is the plain path, for comparison.
+    offload = "auto"
 
     def describe(self):
         ver = run([self.args.ipsecgw, "--version"], check=False).stdout.strip().split()
         v = ver[-1] if ver else "?"
-        return f"ipsecgw {v} (IKEv2, AES-256-GCM, ESP in UDP, TUN MTU 1400)"
+        mode = "?"
+        try:
+            mode = self.status("L").get("offload", {}).get("mode", "?")
+        except Failed:
+            pass
+        return (f"ipsecgw {v} (IKEv2, AES-256-GCM, ESP in UDP, TUN MTU 1400, "
+                f"offload = {self.offload}: {mode})")
 
     def config(self, side: str) -> str:
         left = side == "L"
@@ -248,6 +257,7 @@ control_socket = "{self.dir}/ipsecgw-{side}.sock"
 name = "ipsgwb0"
 wan_mtu = 1500
 mtu = {TUNNEL_MTU}
+offload = "{self.offload}"
 
 [[ipsec_connection]]
 name = "site"
@@ -302,6 +312,14 @@ esn = true
                 p,
                 self.dir / f"ipsecgw-{side}.log",
             )
+
+
+class IpsecgwNoOffload(Ipsecgw):
+    """The same daemon with `[tun] offload = "off"`: one TUN read or write
+    per packet, one sendmmsg/recvmmsg entry per ESP packet."""
+
+    name = "ipsecgw-nooffload"
+    offload = "off"
 
 
 STRONGSWAN_PLUGINS = (
@@ -519,7 +537,7 @@ def deb_version(package: str) -> str:
     return re.sub(r"^\d+:", "", out.strip()).split("-")[0] or "?"
 
 
-CLASSES = {c.name: c for c in [Plain, Ipsecgw, Strongswan, Boringtun, WireguardGo]}
+CLASSES = {c.name: c for c in [Plain, Ipsecgw, IpsecgwNoOffload, Strongswan, Boringtun, WireguardGo]}
 
 
 # -------------------------------------------------------------- measurements

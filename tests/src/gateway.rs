@@ -109,6 +109,8 @@ pub struct GatewayConfig {
     pub extra_ipsec: Option<String>,
     /// Extra top-level tables written after the connections (e.g. `[[route]]`).
     pub extra_toml: Option<String>,
+    /// Extra lines for the `[tun]` table (e.g. `offload = "off"`).
+    pub extra_tun: Option<String>,
 }
 
 /// 36 random bytes (AES-256 key and 4-byte salt, RFC 4106 §8.1) as hex.
@@ -155,6 +157,7 @@ impl GatewayConfig {
             extra_ike: None,
             extra_ipsec: None,
             extra_toml: None,
+            extra_tun: None,
         };
         let right = Self {
             name: "hangzhou".into(),
@@ -183,6 +186,7 @@ impl GatewayConfig {
             extra_ike: None,
             extra_ipsec: None,
             extra_toml: None,
+            extra_tun: None,
         };
         (left, right)
     }
@@ -216,6 +220,9 @@ impl GatewayConfig {
             self.tun_name,
             self.wan_mtu
         );
+        if let Some(extra) = &self.extra_tun {
+            let _ = writeln!(s, "{extra}");
+        }
         if self.ike_retransmit_timeout_ms.is_some() || self.ike_retransmit_tries.is_some() {
             s.push_str("\n[ike]\n");
             if let Some(t) = self.ike_retransmit_timeout_ms {

@@ -183,6 +183,7 @@ fn gateway(
         extra_ike: None,
         extra_ipsec: None,
         extra_toml: routes,
+        extra_tun: None,
     }
 }
 
@@ -299,11 +300,14 @@ fn traffic_moves_to_the_standby_connection_and_back_with_the_health_check() {
         &dir,
     ));
     let gw = n.vpngw_d.as_ref().unwrap();
+    // Before the customer gateways came up the checks failed (no SA): wait
+    // until both answer again and the active route is back in use.
     let st = gw.status_until(|st| {
         st.ike_established("cpe1")
             && st.ike_established("cpe2")
-            && st.connection("cpe1")["health"]["answered"].as_u64() > Some(0)
-            && st.connection("cpe2")["health"]["answered"].as_u64() > Some(0)
+            && st.connection("cpe1")["health"]["state"] == "up"
+            && st.connection("cpe2")["health"]["state"] == "up"
+            && route_state(st, "cpe1") == "in use"
     });
     assert!(
         st.ike_established("cpe1") && st.ike_established("cpe2"),

@@ -139,6 +139,33 @@ pub struct TunConfig {
     /// Optional address on the TUN device (the source of ICMP errors the
     /// gateway sends; the public address is used otherwise).
     pub address: Option<IpNet>,
+    /// TUN offloads (`[tun] offload`): TCP super-packets in, coalesced out.
+    pub offload: TunOffload,
+}
+
+/// `[tun] offload`: whether the TUN device hands over 64 KiB TCP
+/// super-packets (IFF_VNET_HDR + TUNSETOFFLOAD) and takes coalesced ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunOffload {
+    /// Use them if the kernel accepts them and passes a self-test at
+    /// start; the plain device otherwise (the default).
+    #[default]
+    Auto,
+    /// Use them, and refuse to start if the kernel does not take them.
+    On,
+    /// One packet per read and write.
+    Off,
+}
+
+impl fmt::Display for TunOffload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TunOffload::Auto => "auto",
+            TunOffload::On => "on",
+            TunOffload::Off => "off",
+        })
+    }
 }
 
 /// One IPsec connection: a peer, the subnets on each side, and its SAs.
@@ -281,6 +308,8 @@ struct TunSection {
     mtu: Option<Spanned<u32>>,
     #[serde(default)]
     address: Option<IpNet>,
+    #[serde(default)]
+    offload: Option<TunOffload>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -488,9 +517,9 @@ impl Validator<'_> {
             .unwrap_or_else(|| PathBuf::from(format!("/run/ipsecgw/{name}.sock")));
 
         let tun_section = file.tun.map(Spanned::into_inner);
-        let (tun_name, wan_mtu, mtu_override, tun_address) = match tun_section {
-            Some(t) => (t.name, t.wan_mtu, t.mtu, t.address),
-            None => (None, None, None, None),
+        let (tun_name, wan_mtu, mtu_override, tun_address, tun_offload) = match tun_section {
+            Some(t) => (t.name, t.wan_mtu, t.mtu, t.address, t.offload),
+            None => (None, None, None, None, None),
         };
         let tun_name_str = match &tun_name {
             Some(n) => {
@@ -636,6 +665,7 @@ impl Validator<'_> {
                 mtu,
                 wan_mtu: wan_mtu_value,
                 address: tun_address,
+                offload: tun_offload.unwrap_or_default(),
             },
             connections,
             routes,
@@ -1270,6 +1300,31 @@ remote_subnets = ["192.168.4.0/24"]
         // 1500 - 20 (IPv4) - 8 (UDP) - 8 (ESP) - 8 (IV) - 2 - 16 (ICV), 4-aligned.
         assert_eq!(c.max_inner, 1438);
         assert_eq!(cfg.tun.mtu, 1438);
+    }
+
+    #[test]
+    fn tun_offload_defaults_to_auto_and_takes_on_off() {
+        assert_eq!(parse_str(&base("")).unwrap().tun.offload, TunOffload::Auto);
+        for (text, want) in [
+            ("on", TunOffload::On),
+            ("off", TunOffload::Off),
+            ("auto", TunOffload::Auto),
+        ] {
+            let cfg = parse_str(&base("").replace(
+                "name = \"ipsgw0\"\n",
+                &format!("name = \"ipsgw0\"\noffload = \"{text}\"\n"),
+            ))
+            .unwrap();
+            assert_eq!(cfg.tun.offload, want);
+            assert_eq!(cfg.tun.offload.to_string(), text);
+        }
+        let err = parse_str(&base("").replace(
+            "name = \"ipsgw0\"\n",
+            "name = \"ipsgw0\"\noffload = \"yes\"\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("offload") || err.contains("auto"), "{err}");
     }
 
     #[test]

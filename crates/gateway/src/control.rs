@@ -358,6 +358,25 @@ pub fn render(s: &StatusSnapshot) -> String {
             );
         }
     }
+    let f = &s.offload;
+    let _ = writeln!(
+        o,
+        "  offload {} (configured {}{}): TUN {}, UDP GSO {}, UDP GRO {}; {} super-packets cut into {}, {} coalesced writes of {}, {} UDP GSO sends of {}, {} UDP GRO receives of {}",
+        f.mode,
+        f.configured,
+        if f.fell_back { ", fell back: the kernel refused" } else { "" },
+        f.tun,
+        if f.udp_gso { "on" } else { "off" },
+        if f.udp_gro { "on" } else { "off" },
+        f.gso_packets,
+        f.gso_segments,
+        f.gro_writes,
+        f.gro_segments,
+        f.udp_gso_sends,
+        f.udp_gso_segments,
+        f.udp_gro_receives,
+        f.udp_gro_segments,
+    );
     let d = &s.drops;
     let _ = writeln!(
         o,

@@ -314,11 +314,15 @@ impl Health {
         }
         c.outstanding = None;
         let h = &self.stats.conns[c.conn].1.health;
-        h.answered.fetch_add(1, Relaxed);
         h.failures.store(0, Relaxed);
         h.last_rtt_us
             .store(t.saturating_duration_since(at).as_micros() as u64, Relaxed);
-        if !h.up.swap(true, Relaxed) {
+        let restored = !h.up.swap(true, Relaxed);
+        // Counted after the state flips, so a reader that sees the answer
+        // also sees the connection up.
+        h.answered
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        if restored {
             tracing::info!(
                 connection = %self.cfg.connections[c.conn].name,
                 "health check answered again: routes restored"

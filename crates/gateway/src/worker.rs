@@ -3,7 +3,14 @@
 //! SAD), so no lock is taken per packet and the two directions use both
 //! cores. Each reads a batch, processes it in place, and writes it out;
 //! buffers are allocated once.
+//!
+//! With TUN offloads ([`Tun::offloads`]) the outbound thread reads TCP
+//! super-packets and cuts them into the batch (`TunReader`, over
+//! `dataplane::gso`), and the inbound thread writes each receive batch's
+//! TCP runs as coalesced super-packets (`write_coalesced`, over
+//! `dataplane::gro`); UDP GSO/GRO on the WAN socket are `sys::socket`'s.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
@@ -16,12 +23,16 @@ use ipsecgw_policy::TrafficSelector;
 use socket2::SockAddr;
 
 use crate::config::Encapsulation;
+use crate::dataplane::gro::{Coalescer, Role, MAX_SEGMENTS};
+use crate::dataplane::gso::{
+    complete_checksum, tcp_as_gso, Segmenter, VnetHdr, F_NEEDS_CSUM, GSO_NONE, VNET_HDR_LEN,
+};
 use crate::dataplane::inbound::Inbound;
 use crate::dataplane::outbound::{OutVerdict, Outbound, TAILROOM};
 use crate::dataplane::probe::EchoReply;
-use crate::dataplane::stats::{bump, Stats};
+use crate::dataplane::stats::{add, bump, Stats};
 use crate::sys::poll;
-use crate::sys::socket::{strip_ipv4_header, WanSocket, MAX_BATCH};
+use crate::sys::socket::{strip_ipv4_header, SendReport, WanSocket, MAX_BATCH};
 use crate::sys::tun::Tun;
 
 /// How often an idle thread looks at the stop flag.
@@ -32,6 +43,13 @@ const NAT_KEEPALIVE: u8 = 0xff;
 const NON_ESP_MARKER: [u8; 4] = [0; 4];
 /// Largest datagram read from the WAN.
 const WAN_SLOT: usize = 65_536;
+/// Packets per outbound batch with TUN offloads: two 64 KiB super-packets
+/// cut at a 1400-byte MTU, so a batch rarely stops mid-packet.
+const OFFLOAD_BATCH: usize = 128;
+/// Largest read from an offloading TUN device: header and a 64 KiB packet.
+const TUN_READ: usize = VNET_HDR_LEN + 65_535;
+/// Most inner packets one inbound batch yields: every slot a UDP GRO train.
+const MAX_INNER: usize = MAX_BATCH * 64;
 
 /// Changes to the outbound thread's SAs.
 #[derive(Debug)]
@@ -189,17 +207,19 @@ pub fn run_outbound(
     to_ike: Option<tokio::sync::mpsc::Sender<ToIke>>,
 ) -> anyhow::Result<()> {
     let headroom = out.headroom();
-    let mut batch = PacketBatch::new(
-        MAX_BATCH,
-        headroom + tun.mtu().max(1500) + TAILROOM,
-        headroom,
-    );
-    let mut udp_items = Vec::with_capacity(MAX_BATCH);
-    let mut raw_items = Vec::with_capacity(MAX_BATCH);
+    let mut reader = tun.offloads().map(|_| TunReader::new());
+    let slots = if reader.is_some() {
+        OFFLOAD_BATCH
+    } else {
+        MAX_BATCH
+    };
+    let mut batch = PacketBatch::new(slots, headroom + tun.mtu().max(1500) + TAILROOM, headroom);
+    let mut udp_items = Vec::with_capacity(slots);
+    let mut raw_items = Vec::with_capacity(slots);
     // The gateway's own echoes, sent on the connection they test; a few
     // per second at most, so they may allocate.
     let mut probes: Vec<(usize, Vec<u8>)> = Vec::new();
-    let mut probe_conn: Vec<Option<usize>> = vec![None; MAX_BATCH];
+    let mut probe_conn: Vec<Option<usize>> = vec![None; slots];
     while !stop.load(Ordering::Relaxed) {
         commands.drain(|cmd| match cmd {
             OutCmd::Install {
@@ -226,8 +246,12 @@ pub fn run_outbound(
                 released += 1;
             }
         }
+        let read = match reader.as_mut() {
+            Some(r) => r.fill(&tun, &mut batch, &out, &stats),
+            None => tun.recv_batch(&mut batch),
+        };
         let n = released
-            + match tun.recv_batch(&mut batch) {
+            + match read {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
@@ -271,13 +295,16 @@ pub fn run_outbound(
             if items.is_empty() {
                 continue;
             }
-            let sent = match sock {
+            let report = match sock {
                 Some(s) => s.send_batch(&mut batch, items),
-                None => 0,
+                None => SendReport::default(),
             };
-            for _ in sent..items.len() {
-                bump(&stats.drops.send_errors);
-            }
+            add(
+                &stats.drops.send_errors,
+                items.len().saturating_sub(report.packets) as u64,
+            );
+            add(&stats.offload.udp_gso_sends, report.gso_sends as u64);
+            add(&stats.offload.udp_gso_segments, report.gso_segments as u64);
         }
         out.publish(|conn, ev| lifetime_to_ike(&to_ike, conn, ev));
     }
@@ -299,6 +326,12 @@ pub fn run_inbound(
 ) -> anyhow::Result<()> {
     let mut batch = PacketBatch::new(MAX_BATCH, WAN_SLOT, 0);
     let mut sources = [None; MAX_BATCH];
+    // With TUN offloads: the accepted inner packets of a receive batch (as
+    // ranges of the batch's storage) and the plan that coalesces them.
+    let gro = tun.offloads().is_some();
+    let mut inner_packets: Vec<std::ops::Range<usize>> = Vec::with_capacity(MAX_INNER);
+    let mut coalescer = Coalescer::new(MAX_INNER, MAX_BATCH);
+    let mut segments = [0usize; MAX_BATCH];
     let socks: Vec<Arc<WanSocket>> = [wan.udp, wan.raw].into_iter().flatten().collect();
     let mut fds: Vec<_> = socks.iter().map(|s| s.fd()).collect();
     fds.push(commands.wake.as_raw_fd());
@@ -321,59 +354,87 @@ pub fn run_inbound(
         let mut any = false;
         for sock in &socks {
             batch.clear();
-            let n = sock.recv_batch(&mut batch, &mut sources)?;
+            let n = sock.recv_batch(&mut batch, &mut sources, &mut segments)?;
             if n == 0 {
                 continue;
             }
             any = true;
+            inner_packets.clear();
+            let slot_size = batch.slot_size();
             for (i, source) in sources.iter().enumerate().take(n) {
                 let len = batch.packet_len(i);
                 let slot = batch.slot_mut(i);
-                let Some(datagram) = slot.get_mut(..len) else {
+                let Some(whole) = slot.get_mut(..len) else {
                     continue;
                 };
-                let esp = if sock.strips_ipv4_header() {
-                    match strip_ipv4_header(datagram) {
-                        Some(r) => &mut datagram[r],
-                        None => {
-                            bump(&stats.drops.malformed);
-                            continue;
-                        }
-                    }
-                } else {
-                    match datagram {
-                        [] => {
-                            bump(&stats.drops.malformed);
-                            continue;
-                        }
-                        [NAT_KEEPALIVE] => continue,
-                        d if d.starts_with(&NON_ESP_MARKER) => {
-                            // IKE on port 4500: the negotiator's.
-                            match (&to_ike, *source) {
-                                (Some(tx), Some(from)) => {
-                                    let data = d[NON_ESP_MARKER.len()..].to_vec();
-                                    if tx.try_send(ToIke::Datagram { from, data }).is_err() {
-                                        bump(&stats.drops.not_esp);
-                                    }
-                                }
-                                _ => bump(&stats.drops.not_esp),
-                            }
-                            continue;
-                        }
-                        d => d,
+                if len == 0 {
+                    bump(&stats.drops.malformed);
+                    continue;
+                }
+                // With UDP GRO a slot may hold a train of datagrams, all of
+                // `segments[i]` bytes but a shorter last one.
+                let seg = match segments[i] {
+                    0 => len,
+                    s => {
+                        add(&stats.offload.udp_gro_receives, 1);
+                        add(&stats.offload.udp_gro_segments, len.div_ceil(s) as u64);
+                        s
                     }
                 };
-                if let Some(inner) = inb.process(esp) {
-                    let packet = &esp[inner];
-                    if let (Some(tx), Some(reply)) = (&probe_replies, inb.probe_reply(packet)) {
-                        // Ours: the health task's, not the site's.
-                        let _ = tx.try_send(reply);
-                        continue;
-                    }
-                    if tun.send(packet).is_err() {
-                        bump(&stats.drops.send_errors);
+                for (piece, datagram) in whole.chunks_mut(seg).enumerate() {
+                    let mut esp_at = piece * seg;
+                    let esp = if sock.strips_ipv4_header() {
+                        match strip_ipv4_header(datagram) {
+                            Some(r) => {
+                                esp_at += r.start;
+                                &mut datagram[r]
+                            }
+                            None => {
+                                bump(&stats.drops.malformed);
+                                continue;
+                            }
+                        }
+                    } else {
+                        match datagram {
+                            [] => {
+                                bump(&stats.drops.malformed);
+                                continue;
+                            }
+                            [NAT_KEEPALIVE] => continue,
+                            d if d.starts_with(&NON_ESP_MARKER) => {
+                                // IKE on port 4500: the negotiator's.
+                                match (&to_ike, *source) {
+                                    (Some(tx), Some(from)) => {
+                                        let data = d[NON_ESP_MARKER.len()..].to_vec();
+                                        if tx.try_send(ToIke::Datagram { from, data }).is_err() {
+                                            bump(&stats.drops.not_esp);
+                                        }
+                                    }
+                                    _ => bump(&stats.drops.not_esp),
+                                }
+                                continue;
+                            }
+                            d => d,
+                        }
+                    };
+                    if let Some(inner) = inb.process(esp) {
+                        let packet = &esp[inner.clone()];
+                        if let (Some(tx), Some(reply)) = (&probe_replies, inb.probe_reply(packet)) {
+                            // Ours: the health task's, not the site's.
+                            let _ = tx.try_send(reply);
+                            continue;
+                        }
+                        if gro && inner_packets.len() < MAX_INNER {
+                            let at = i * slot_size + esp_at;
+                            inner_packets.push(at + inner.start..at + inner.end);
+                        } else if tun.send(packet).is_err() {
+                            bump(&stats.drops.send_errors);
+                        }
                     }
                 }
+            }
+            if gro {
+                write_coalesced(&tun, &mut batch, &inner_packets, &mut coalescer, &stats);
             }
         }
         inb.publish(|conn, ev| lifetime_to_ike(&to_ike, conn, ev));
@@ -382,4 +443,182 @@ pub fn run_inbound(
         }
     }
     Ok(())
+}
+
+/// Reads an offloading TUN device: one read brings a packet or a TCP
+/// super-packet of up to 64 KiB, which is cut into the batch's slots; a
+/// super-packet that does not fit the batch is finished in the next one.
+struct TunReader {
+    buf: Vec<u8>,
+    len: usize,
+    /// The super-packet in `buf` being cut, and the next segment.
+    cut: Option<(Segmenter, usize)>,
+}
+
+impl TunReader {
+    fn new() -> Self {
+        Self {
+            buf: vec![0; TUN_READ],
+            len: 0,
+            cut: None,
+        }
+    }
+
+    /// Fills the free slots of `batch`: segments left from the last call
+    /// first, then new reads, until the batch is full or the device has
+    /// nothing more. Returns how many packets it added.
+    fn fill(
+        &mut self,
+        tun: &Tun,
+        batch: &mut PacketBatch,
+        out: &Outbound,
+        stats: &Stats,
+    ) -> std::io::Result<usize> {
+        // What a slot holds with room for the ESP trailer after it.
+        let room = batch.max_packet().saturating_sub(TAILROOM);
+        // Packets up to this size fit every connection's tunnel.
+        let smallest_fit = out.conns.iter().map(|c| c.max_inner).min().unwrap_or(room);
+        let mut n = 0;
+        loop {
+            let Self { buf, len, cut } = self;
+            if let Some((seg, next)) = cut.as_mut() {
+                let pkt = buf.get(VNET_HDR_LEN..*len).unwrap_or_default();
+                while *next < seg.count() {
+                    let Some(slot) = batch.next_free() else {
+                        return Ok(n);
+                    };
+                    match seg.segment(pkt, *next, slot) {
+                        Some(l) => {
+                            batch.commit(l);
+                            n += 1;
+                        }
+                        None => bump(&stats.drops.malformed),
+                    }
+                    *next += 1;
+                }
+                *cut = None;
+            }
+            if batch.is_full() {
+                return Ok(n);
+            }
+            let got = match tun.read_raw(buf) {
+                Ok(l) => l,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    return Ok(n)
+                }
+                Err(e) => return Err(e),
+            };
+            let Some(hdr) = VnetHdr::parse(buf.get(..got).unwrap_or_default()) else {
+                bump(&stats.drops.malformed);
+                continue;
+            };
+            let Some(pkt) = buf.get_mut(VNET_HDR_LEN..got) else {
+                bump(&stats.drops.malformed);
+                continue;
+            };
+            // A single TCP packet larger than a tunnel takes is cut like a
+            // super-packet: the kernel may not take the ICMP error that
+            // would make the sender smaller (see `Outbound::process`).
+            let hdr = tcp_as_gso(&hdr, pkt, smallest_fit).unwrap_or(hdr);
+            if hdr.gso_type == GSO_NONE {
+                if hdr.flags & F_NEEDS_CSUM != 0 && complete_checksum(pkt, &hdr).is_err() {
+                    bump(&stats.drops.malformed);
+                    continue;
+                }
+                let Some(slot) = batch.next_free() else {
+                    return Ok(n);
+                };
+                match slot.get_mut(..pkt.len()).filter(|_| pkt.len() <= room) {
+                    Some(dst) => {
+                        dst.copy_from_slice(pkt);
+                        batch.commit(pkt.len());
+                        n += 1;
+                    }
+                    None => bump(&stats.drops.malformed),
+                }
+                continue;
+            }
+            match Segmenter::new(&hdr, pkt) {
+                Ok(mut seg) => {
+                    // Segments sized to fit the connection's tunnel (TCP).
+                    let fit = out.max_inner_for(pkt).unwrap_or(room).min(room);
+                    seg.clamp(fit);
+                    if seg.max_segment() > room {
+                        bump(&stats.drops.malformed);
+                        continue;
+                    }
+                    add(&stats.offload.gso_packets, 1);
+                    add(&stats.offload.gso_segments, seg.count() as u64);
+                    *len = got;
+                    *cut = Some((seg, 0));
+                }
+                Err(e) => {
+                    tracing::trace!(error = %e, "unusable packet from the TUN device");
+                    bump(&stats.drops.malformed);
+                }
+            }
+        }
+    }
+}
+
+/// Writes a receive batch's inner packets (`packets`, ranges of `batch`'s
+/// storage, in arrival order) to an offloading TUN device: runs of one TCP
+/// flow as coalesced super-packets, everything else one by one with an
+/// empty virtio-net header.
+fn write_coalesced(
+    tun: &Tun,
+    batch: &mut PacketBatch,
+    packets: &[std::ops::Range<usize>],
+    coalescer: &mut Coalescer,
+    stats: &Stats,
+) {
+    let (data, _, _, _) = batch.free_slots_mut();
+    coalescer.clear();
+    for (k, r) in packets.iter().enumerate() {
+        coalescer.push(k, data.get(r.clone()).unwrap_or_default());
+    }
+    let none = [0u8; VNET_HDR_LEN];
+    for (k, r) in packets.iter().enumerate() {
+        let (hdr, members) = match coalescer.role(k) {
+            Role::Head(g) if coalescer.segments(g) > 1 => {
+                let Some(head) = data.get_mut(r.clone()) else {
+                    continue;
+                };
+                match coalescer.finish(g, head) {
+                    Some(h) => (h.emit(), Some(g)),
+                    None => (none, None),
+                }
+            }
+            Role::Head(_) | Role::Single => (none, None),
+            Role::Member | Role::Absent => continue,
+        };
+        let data: &[u8] = data;
+        let mut iov = [IoSlice::new(&[]); MAX_SEGMENTS + 1];
+        iov[0] = IoSlice::new(&hdr);
+        iov[1] = IoSlice::new(data.get(r.clone()).unwrap_or_default());
+        let mut parts = 2;
+        if let Some(g) = members {
+            let payload = coalescer.member_payload(g).start;
+            for (slot, m) in iov[2..].iter_mut().zip(coalescer.members(g)) {
+                let bytes = packets
+                    .get(m)
+                    .and_then(|r| data.get(r.start + payload..r.end))
+                    .unwrap_or_default();
+                *slot = IoSlice::new(bytes);
+                parts += 1;
+            }
+        }
+        let segs = parts as u64 - 1;
+        if tun.write_parts(&iov[..parts]).is_err() {
+            add(&stats.drops.send_errors, segs);
+        } else if segs > 1 {
+            add(&stats.offload.gro_writes, 1);
+            add(&stats.offload.gro_segments, segs);
+        }
+    }
 }

@@ -206,6 +206,23 @@ impl Outbound {
         self.encapsulate(conn, slot, inner, &flow)
     }
 
+    /// The largest inner packet of the connection `pkt` would take (routes,
+    /// else the SPD), so that a TCP super-packet from the TUN device is cut
+    /// into segments that fit it; `None` when no connection would take it
+    /// (each segment is then dropped and counted by [`Self::process`]).
+    pub fn max_inner_for(&self, pkt: &[u8]) -> Option<usize> {
+        let flow = FlowKey::from_ip_packet(pkt)?;
+        let conn = if !self.routes.is_empty() {
+            self.routes.select(&flow)?
+        } else {
+            match self.spd.lookup_outbound(&flow)?.1.action {
+                PolicyAction::Protect(i) => i,
+                PolicyAction::Discard | PolicyAction::Bypass => return None,
+            }
+        };
+        self.conns.get(conn).map(|c| c.max_inner)
+    }
+
     /// Rebuilds the routes in use if a health check changed state.
     pub fn refresh_routes(&mut self) {
         let generation = self

@@ -4,7 +4,7 @@
 //! cause), so relaxed atomics suffice and no lock sits on the packet path.
 //! SA counters are copied from the SA once per batch, not per packet.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 use ipsecgw_esp::SaCounters;
 use serde::Serialize;
@@ -118,6 +118,99 @@ pub struct GlobalDrops {
     pub send_errors: AtomicU64,
 }
 
+/// Which offloads the data path uses, and what they did. Written once at
+/// start (the modes) and per batch (the counters, by each direction's thread).
+#[derive(Debug, Default)]
+pub struct OffloadStats {
+    /// `[tun] offload` as configured: 0 auto, 1 on, 2 off.
+    pub configured: AtomicU8,
+    /// TUN offloads in use: 0 none, 1 TSO, 2 TSO and USO.
+    pub tun: AtomicU8,
+    /// Auto mode fell back to the plain device (the kernel refused).
+    pub fell_back: AtomicBool,
+    /// UDP GSO (UDP_SEGMENT) on the ESP-in-UDP socket.
+    pub udp_gso: AtomicBool,
+    /// UDP GRO on the ESP-in-UDP socket.
+    pub udp_gro: AtomicBool,
+    /// Super-packets read from the TUN device, and the packets cut from them.
+    pub gso_packets: AtomicU64,
+    pub gso_segments: AtomicU64,
+    /// Coalesced writes to the TUN device, and the packets they carried.
+    pub gro_writes: AtomicU64,
+    pub gro_segments: AtomicU64,
+    /// UDP sends that carried several ESP packets, and how many.
+    pub udp_gso_sends: AtomicU64,
+    pub udp_gso_segments: AtomicU64,
+    /// UDP receives that carried several ESP packets, and how many.
+    pub udp_gro_receives: AtomicU64,
+    pub udp_gro_segments: AtomicU64,
+}
+
+impl OffloadStats {
+    fn snapshot(&self) -> OffloadSnapshot {
+        let tun = self.tun.load(Relaxed);
+        OffloadSnapshot {
+            configured: match self.configured.load(Relaxed) {
+                1 => "on",
+                2 => "off",
+                _ => "auto",
+            }
+            .to_owned(),
+            mode: if tun > 0 { "on" } else { "off" }.to_owned(),
+            tun: match tun {
+                0 => "none",
+                1 => "csum tso4 tso6",
+                _ => "csum tso4 tso6 uso4 uso6",
+            }
+            .to_owned(),
+            fell_back: self.fell_back.load(Relaxed),
+            udp_gso: self.udp_gso.load(Relaxed),
+            udp_gro: self.udp_gro.load(Relaxed),
+            gso_packets: self.gso_packets.load(Relaxed),
+            gso_segments: self.gso_segments.load(Relaxed),
+            gro_writes: self.gro_writes.load(Relaxed),
+            gro_segments: self.gro_segments.load(Relaxed),
+            udp_gso_sends: self.udp_gso_sends.load(Relaxed),
+            udp_gso_segments: self.udp_gso_segments.load(Relaxed),
+            udp_gro_receives: self.udp_gro_receives.load(Relaxed),
+            udp_gro_segments: self.udp_gro_segments.load(Relaxed),
+        }
+    }
+}
+
+/// The offloads in `ipsecgw status`.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct OffloadSnapshot {
+    /// `[tun] offload`: auto, on or off.
+    pub configured: String,
+    /// TUN offloads in use: on or off.
+    pub mode: String,
+    /// Which the kernel took.
+    pub tun: String,
+    /// Auto fell back to the plain device.
+    pub fell_back: bool,
+    /// UDP GSO / GRO on the ESP-in-UDP socket.
+    pub udp_gso: bool,
+    pub udp_gro: bool,
+    /// Counters, see [`OffloadStats`].
+    pub gso_packets: u64,
+    pub gso_segments: u64,
+    pub gro_writes: u64,
+    pub gro_segments: u64,
+    pub udp_gso_sends: u64,
+    pub udp_gso_segments: u64,
+    pub udp_gro_receives: u64,
+    pub udp_gro_segments: u64,
+}
+
+/// Adds `n` to a counter (one writer per counter).
+#[inline]
+pub fn add(c: &AtomicU64, n: u64) {
+    if n > 0 {
+        c.fetch_add(n, Relaxed);
+    }
+}
+
 /// Everything the daemon counts.
 #[derive(Debug)]
 pub struct Stats {
@@ -134,6 +227,8 @@ pub struct Stats {
     /// Bumped whenever a connection's health changes: the outbound thread
     /// rebuilds its routes when it sees a new value.
     pub health_generation: AtomicU64,
+    /// The offloads in use.
+    pub offload: OffloadStats,
 }
 
 /// A connection's static description, for status.
@@ -170,6 +265,7 @@ impl Stats {
             routes: Vec::new(),
             checked: Vec::new(),
             health_generation: AtomicU64::new(0),
+            offload: OffloadStats::default(),
         }
     }
 
@@ -261,6 +357,7 @@ impl Stats {
             },
             ike_sas: Vec::new(),
             ike_drops: IkeDrops::default(),
+            offload: self.offload.snapshot(),
         }
     }
 }
@@ -288,6 +385,9 @@ pub struct StatusSnapshot {
     /// The gateway's routes (empty: each connection's remote subnets).
     #[serde(default)]
     pub routes: Vec<RouteView>,
+    /// The offloads in use and their counters.
+    #[serde(default)]
+    pub offload: OffloadSnapshot,
 }
 
 /// IKE messages dropped or refused, by cause.
