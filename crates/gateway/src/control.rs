@@ -176,22 +176,9 @@ fn test_request(arg: &str) -> Result<TestArgs, String> {
     Ok((name, count, source, destination))
 }
 
-/// Asks a running daemon to test a connection; the report as JSON.
+/// Asks a running daemon to test a connection.
 pub async fn request_test(path: &PathBuf, line: &str) -> anyhow::Result<TestReport> {
-    let mut stream = UnixStream::connect(path).await.with_context(|| {
-        format!(
-            "no ipsecgw answers on {} (is it running? see --socket)",
-            path.display()
-        )
-    })?;
-    stream.write_all(format!("{line}\n").as_bytes()).await?;
-    let mut reply = String::new();
-    BufReader::new(stream).read_line(&mut reply).await?;
-    let value: serde_json::Value =
-        serde_json::from_str(&reply).context("the daemon's reply is not JSON")?;
-    if let Some(e) = value.get("error") {
-        bail!("{}", e.as_str().unwrap_or_default());
-    }
+    let value = ask(path, line).await?;
     Ok(serde_json::from_value(
         value.get("test").cloned().unwrap_or_default(),
     )?)
@@ -209,8 +196,9 @@ pub fn render_test(r: &TestReport) -> String {
     o
 }
 
-/// Asks a running daemon to bring a connection up or down.
-pub async fn request(path: &PathBuf, line: &str) -> anyhow::Result<String> {
+/// Sends one request line and reads the daemon's one line of JSON; an
+/// `error` in it becomes this call's error.
+async fn ask(path: &PathBuf, line: &str) -> anyhow::Result<serde_json::Value> {
     let mut stream = UnixStream::connect(path).await.with_context(|| {
         format!(
             "no ipsecgw answers on {} (is it running? see --socket)",
@@ -225,6 +213,12 @@ pub async fn request(path: &PathBuf, line: &str) -> anyhow::Result<String> {
     if let Some(e) = value.get("error") {
         bail!("{}", e.as_str().unwrap_or_default());
     }
+    Ok(value)
+}
+
+/// Asks a running daemon to bring a connection up or down (or rekey it).
+pub async fn request(path: &PathBuf, line: &str) -> anyhow::Result<String> {
+    let value = ask(path, line).await?;
     Ok(value
         .get("ok")
         .and_then(|v| v.as_str())
@@ -234,21 +228,7 @@ pub async fn request(path: &PathBuf, line: &str) -> anyhow::Result<String> {
 
 /// Asks a running daemon for its status.
 pub async fn request_status(path: &PathBuf) -> anyhow::Result<StatusSnapshot> {
-    let mut stream = UnixStream::connect(path).await.with_context(|| {
-        format!(
-            "no ipsecgw answers on {} (is it running? see --socket)",
-            path.display()
-        )
-    })?;
-    stream.write_all(b"status\n").await?;
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).await?;
-    let value: serde_json::Value =
-        serde_json::from_str(&line).context("the daemon's reply is not JSON")?;
-    if let Some(e) = value.get("error") {
-        bail!("the daemon says: {e}");
-    }
-    Ok(serde_json::from_value(value)?)
+    Ok(serde_json::from_value(ask(path, "status").await?)?)
 }
 
 /// The human form of `ipsecgw status`, in the spirit of `swanctl --list-sas`.

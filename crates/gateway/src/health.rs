@@ -106,9 +106,9 @@ impl KernelRoutes {
             installed.remove(&net);
             tracing::info!(destination = %net, "route withdrawn from the site's route table");
         }
-        for net in want.difference(&installed.clone()) {
-            self.netlink.add_route(self.index, *net).await?;
-            installed.insert(*net);
+        for net in want.difference(&*installed).copied().collect::<Vec<_>>() {
+            self.netlink.add_route(self.index, net).await?;
+            installed.insert(net);
         }
         Ok(())
     }
