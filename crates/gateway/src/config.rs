@@ -150,12 +150,11 @@ pub struct TunConfig {
 pub enum TunOffload {
     /// Use them if the kernel accepts them and passes a self-test at
     /// start; the plain device otherwise.
+    #[default]
     Auto,
     /// Use them, and refuse to start if the kernel does not take them.
     On,
-    /// One packet per read and write (the default until a data-path
-    /// stall seen once under load with offloads on is understood).
-    #[default]
+    /// One packet per read and write.
     Off,
 }
 
@@ -1304,8 +1303,8 @@ remote_subnets = ["192.168.4.0/24"]
     }
 
     #[test]
-    fn tun_offload_defaults_to_off_and_takes_auto_and_on() {
-        assert_eq!(parse_str(&base("")).unwrap().tun.offload, TunOffload::Off);
+    fn tun_offload_defaults_to_auto_and_takes_on_and_off() {
+        assert_eq!(parse_str(&base("")).unwrap().tun.offload, TunOffload::Auto);
         for (text, want) in [
             ("on", TunOffload::On),
             ("off", TunOffload::Off),

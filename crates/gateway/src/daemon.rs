@@ -13,6 +13,7 @@ use crate::config::{Config, Encapsulation, TunOffload, NAT_T_PORT};
 use crate::control;
 use crate::dataplane::inbound::Inbound;
 use crate::dataplane::outbound::Outbound;
+use crate::dataplane::probe::ProbeTag;
 use crate::dataplane::stats::{ConnInfo, Stats};
 use crate::health::{Health, KernelRoutes};
 use crate::negotiator::Negotiator;
@@ -56,14 +57,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         );
     }
     let outbound = Outbound::new(&cfg, stats.clone())?;
-    // Echo identifiers of this run's probes: random, so a restarted daemon
-    // does not take an earlier run's late replies for its own.
-    let probe_base = {
-        let mut b = [0u8; 2];
+    // What marks this run's own echoes (random, see `ProbeTag`).
+    let probe_tag = {
+        let mut b = [0u8; 10];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
-        u16::from_be_bytes(b) & !(crate::dataplane::probe::IDS - 1)
+        ProbeTag::new(b)
     };
-    let inbound = Inbound::new(&cfg, stats.clone())?.with_probe_base(probe_base);
+    let inbound = Inbound::new(&cfg, stats.clone())?.with_probe_tag(probe_tag);
 
     let listener = control::bind(&cfg.control_socket).await?;
     let netlink = Netlink::open()?;
@@ -76,7 +76,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let result = async {
         kernel.sync(&KernelRoutes::wanted(&cfg, &stats)).await?;
         let probes = Probes {
-            base: probe_base,
+            tag: probe_tag,
             kernel: kernel.clone(),
         };
         serve(&cfg, outbound, inbound, tun, wan, stats, listener, probes).await
@@ -176,7 +176,7 @@ fn open_wan(cfg: &Config, stats: &Stats) -> anyhow::Result<Wan> {
 
 /// What the health task needs from `run`.
 struct Probes {
-    base: u16,
+    tag: ProbeTag,
     kernel: KernelRoutes,
 }
 
@@ -205,7 +205,7 @@ async fn serve(
             .try_clone()
             .context("cannot share the outbound command channel")?,
         probes.kernel,
-        probes.base,
+        probes.tag,
     );
     let negotiator = Negotiator::new(Arc::new(cfg.clone()), wan.udp.clone(), out_tx, in_tx).await?;
     let to_ike = negotiator.as_ref().map(|_| to_ike_tx);

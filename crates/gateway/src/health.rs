@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::config::Config;
-use crate::dataplane::probe::{echo_request, EchoReply, IDS};
+use crate::dataplane::probe::{echo_request, EchoReply, ProbeTag, IDS};
 use crate::dataplane::routing;
 use crate::dataplane::stats::Stats;
 use crate::negotiator::now;
@@ -160,6 +160,7 @@ pub struct Health {
     stats: Arc<Stats>,
     out: CommandSender<OutCmd>,
     kernel: KernelRoutes,
+    tag: ProbeTag,
     base: u16,
     checks: Vec<Check>,
     tests: Vec<Test>,
@@ -167,14 +168,14 @@ pub struct Health {
 }
 
 impl Health {
-    /// The checks of `cfg`, sending through `out`, with echo identifiers
-    /// from `base`.
+    /// The checks of `cfg`, sending through `out`, with echoes marked by
+    /// `tag`.
     pub fn new(
         cfg: Arc<Config>,
         stats: Arc<Stats>,
         out: CommandSender<OutCmd>,
         kernel: KernelRoutes,
-        base: u16,
+        tag: ProbeTag,
     ) -> Self {
         let start = now();
         let checks = cfg
@@ -200,7 +201,8 @@ impl Health {
             stats,
             out,
             kernel,
-            base,
+            tag,
+            base: tag.base,
             checks,
             tests: Vec::new(),
             next_test_id: 0,
@@ -239,7 +241,7 @@ impl Health {
     }
 
     fn send(&self, conn: usize, src: IpAddr, dst: IpAddr, id: u16, seq: u16) {
-        if let Some(packet) = echo_request(src, dst, id, seq) {
+        if let Some(packet) = echo_request(&self.tag, src, dst, id, seq) {
             self.out.send(OutCmd::Probe { conn, packet });
         }
     }

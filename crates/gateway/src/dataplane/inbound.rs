@@ -34,7 +34,7 @@ pub struct Inbound {
     sad: HashMap<u32, InConn>,
     stats: Arc<Stats>,
     /// First echo identifier of the gateway's own probes.
-    probe_base: u16,
+    probe_tag: super::probe::ProbeTag,
 }
 
 impl Inbound {
@@ -66,20 +66,20 @@ impl Inbound {
         Ok(Self {
             sad,
             stats,
-            probe_base: 0,
+            probe_tag: super::probe::ProbeTag::new([0; 10]),
         })
     }
 
     /// Takes echo replies with identifiers from `base` off the path.
-    pub fn with_probe_base(mut self, base: u16) -> Self {
-        self.probe_base = base;
+    pub fn with_probe_tag(mut self, tag: super::probe::ProbeTag) -> Self {
+        self.probe_tag = tag;
         self
     }
 
     /// The reply to one of the gateway's probes, if `inner` (a packet
     /// [`Self::process`] accepted) is one; it must not reach the TUN.
     pub fn probe_reply(&self, inner: &[u8]) -> Option<super::probe::EchoReply> {
-        super::probe::our_echo_reply(inner, self.probe_base)
+        super::probe::our_echo_reply(inner, &self.probe_tag)
     }
 
     /// Installs a negotiated inbound SA for connection `conn`, which only
