@@ -28,6 +28,13 @@ import sys
 import time
 from pathlib import Path
 
+ALL_TESTS = ["tcp1", "tcp4", "udp_big", "udp_small", "ping"]
+TESTS = set(ALL_TESTS)  # the ones this run measures (--tests)
+
+
+def ran(key: str, text: str) -> str:
+    """A table cell: `text`, or "not run" for a test left out with --tests."""
+    return text if key in TESTS else "not run"
 ALL_CANDIDATES = ["plain", "ipsecgw", "ipsecgw-nooffload", "strongswan", "boringtun", "wireguard-go"]
 
 HOST_L, GW_L_LAN, GW_L_WAN = "10.1.1.10", "10.1.1.1", "198.51.100.1"
@@ -276,6 +283,7 @@ dpd_delay = 0
 [ipsec_connection.ipsec]
 encryption = "aes256gcm16"
 esn = true
+{self.args.ipsecgw_toml}
 """
 
     def status(self, side: str) -> dict:
@@ -683,18 +691,23 @@ def measure(args, topo, cand, dir_, warm: dict) -> dict:
             log(f"  {cand.name}: {key} failed: {e}")
             res[key] = None
 
-    attempt("tcp1", lambda: m.tcp(1, with_cpu=cand.name != "plain"))
-    attempt("tcp4", lambda: m.tcp(4))
+    if "tcp1" in args.tests:
+        attempt("tcp1", lambda: m.tcp(1, with_cpu=cand.name != "plain"))
+    if "tcp4" in args.tests:
+        attempt("tcp4", lambda: m.tcp(4))
     for key, size, base, cap in [
         ("udp_big", UDP_BIG, 50e6, 40e9),
         ("udp_small", UDP_SMALL, 20e3 * UDP_SMALL * 8, 5e6 * UDP_SMALL * 8),
     ]:
+        if key not in args.tests:
+            continue
         # Later rounds start two steps below the previous round's best.
         start = max(base, warm.get((cand.name, key), 0) / STEP**2)
         attempt(key, lambda s=size, st=start, c=cap: m.udp_step(s, st, c))
         if res.get(key) and not res[key].get("over_limit"):
             warm[(cand.name, key)] = res[key]["offered_bps"]
-    attempt("ping", m.ping)
+    if "ping" in args.tests:
+        attempt("ping", m.ping)
     return res
 
 
@@ -773,9 +786,10 @@ def render(summary: dict, names: list[str], labels: dict, meta: dict) -> str:
         cpu = "–" if n == "plain" else ("failed" if s["cpu"] is None else f"{s['cpu']:.1f}")
         ping = "failed" if s["ping"] is None else f"{s['ping']:.3f} ms"
         lines.append(
-            f"| {label} | {fmt_bps(s['tcp1'])} | {fmt_bps(s['tcp4'])} | "
-            f"{fmt_udp(s['udp_big'], s['udp_big_loss'], 'bps')} | "
-            f"{fmt_udp(s['udp_small'], s['udp_small_loss'], 'pps')} | {ping} | {cpu} |"
+            f"| {label} | {ran('tcp1', fmt_bps(s['tcp1']))} | {ran('tcp4', fmt_bps(s['tcp4']))} | "
+            f"{ran('udp_big', fmt_udp(s['udp_big'], s['udp_big_loss'], 'bps'))} | "
+            f"{ran('udp_small', fmt_udp(s['udp_small'], s['udp_small_loss'], 'pps'))} | "
+            f"{ran('ping', ping)} | {ran('tcp1', cpu)} |"
         )
     others = [n for n in names if n != "ipsecgw"]
     if "ipsecgw" in names and others:
@@ -812,7 +826,7 @@ def render_rounds(rounds: list[dict], names: list[str]) -> str:
                 lines.append(f"| {i} | {n} | failed: {x['error'].splitlines()[0][:100].replace('|', '/')} | | | | | |")
                 continue
             def g(k, f):
-                return f(x[k]) if x.get(k) else "failed"
+                return ran(k, f(x[k]) if x.get(k) else "failed")
             ping = g("ping", lambda v: f"{v['avg_ms']:.3f} ms")
             cpu = g("tcp1", lambda v: f"{v['cpu_s_per_gb']:.1f}" if "cpu_s_per_gb" in v else "–")
             lines.append(
@@ -874,6 +888,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="rounds, medians reported (default 3)")
     ap.add_argument("--candidates", default=",".join(ALL_CANDIDATES),
                     help=f"comma-separated subset of {','.join(ALL_CANDIDATES)}")
+    ap.add_argument("--tests", default=",".join(ALL_TESTS),
+                    help=f"comma-separated subset of {','.join(ALL_TESTS)} (default: all)")
+    ap.add_argument("--ipsecgw-toml", default="",
+                    help="TOML appended to both ipsecgw configs, e.g. '[dataplane]\\nthreads = 1' (to compare settings)")
     ap.add_argument("--out", default="BENCHMARKS.md",
                     help="markdown file whose bench section is replaced (default BENCHMARKS.md; - for none)")
     # Set by the scripts/bench wrapper.
@@ -891,6 +909,13 @@ def main() -> int:
     for n in names:
         if n not in CLASSES:
             ap.error(f"unknown candidate {n!r}: choose from {','.join(ALL_CANDIDATES)}")
+    global TESTS
+    args.ipsecgw_toml = args.ipsecgw_toml.replace("\\n", "\n")
+    args.tests = [t.strip() for t in args.tests.split(",") if t.strip()]
+    TESTS = set(args.tests)
+    for t in args.tests:
+        if t not in ALL_TESTS:
+            ap.error(f"unknown test {t!r}: choose from {','.join(ALL_TESTS)}")
     if args.duration <= 0 or args.rounds < 1:
         ap.error("--duration must be > 0 and --rounds >= 1")
 

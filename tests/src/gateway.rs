@@ -406,6 +406,23 @@ impl Gateway {
         &self.config.name
     }
 
+    /// The names of the daemon's threads (from /proc), sorted.
+    pub fn thread_names(&self) -> Vec<String> {
+        let Some(pid) = self.child.as_ref().map(|c| c.id()) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|dir| {
+                dir.flatten()
+                    .filter_map(|t| fs::read_to_string(t.path().join("comm")).ok())
+                    .map(|n| n.trim().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
     pub fn tun_name(&self) -> &str {
         &self.config.tun_name
     }

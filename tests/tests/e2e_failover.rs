@@ -35,6 +35,8 @@ const HPREM: &str = "10.1.1.10";
 const VPNGW_WAN: &str = "198.51.100.2";
 const CPE1_WAN: &str = "198.51.100.11";
 const CPE2_WAN: &str = "198.51.100.12";
+/// The source of the VPN gateway's health check on cpe2.
+const CPE2_CHECK_SOURCE: &str = "192.168.4.2";
 /// ping -p: a pattern that must never be seen in clear on a WAN link.
 const PATTERN: &str = "5a17ce11de7ec7ab1e5a17ce11de7ec7";
 const LONG: Duration = Duration::from_secs(40);
@@ -120,6 +122,13 @@ fn build() -> Net {
     n.cpe2.ip(&["addr", "add", "10.1.1.2/24", "dev", "lan0"]);
     bridge(&n.hprem, "br0", &["q1", "q2"], "10.1.1.10/24");
     n.hprem.ip(&["route", "add", "default", "via", "10.1.1.1"]);
+    n.hprem.ip(&[
+        "route",
+        "add",
+        &format!("{CPE2_CHECK_SOURCE}/32"),
+        "via",
+        "10.1.1.2",
+    ]);
     // The floating static route: used only while cpe1's own route into its
     // tunnel is withdrawn (lower priority than the daemon's).
     n.cpe1
@@ -191,7 +200,11 @@ fn vpngw_config() -> GatewayConfig {
     let mut c1 = connection("cpe1", CPE1_WAN, VPC, DC, "none");
     c1.extra = health_check("192.168.4.1", HPREM);
     let mut c2 = connection("cpe2", CPE2_WAN, VPC, DC, "none");
-    c2.extra = health_check("192.168.4.1", HPREM);
+    // Its own source, which hprem routes back through cpe2: the standby's
+    // check must not depend on the active uplink (with one source for
+    // both, the standby's answers came back through cpe1 and failed with
+    // it, whenever the cut was seen here before cpe1 withdrew its route).
+    c2.extra = health_check(CPE2_CHECK_SOURCE, HPREM);
     gateway(
         "vpngw",
         VPNGW_WAN,

@@ -144,6 +144,31 @@ fn offloaded_transfer(encapsulation: Encapsulation, setting: &str) {
     assert!(text.contains("offload on (configured"), "{text}");
 }
 
+/// The other thread model: one data-path thread per direction (`[dataplane]
+/// threads = 2`) moves the same transfer exactly, offloaded, and pings
+/// cross both ways.
+#[test]
+fn tcp_10_mib_with_a_thread_per_direction_is_exact() {
+    let topo = Topology::build();
+    let (mut left_cfg, mut right_cfg) = GatewayConfig::site_pair(Encapsulation::Udp);
+    for cfg in [&mut left_cfg, &mut right_cfg] {
+        cfg.extra_toml = Some("[dataplane]\nthreads = 2\nbusy_poll_us = 0\n".into());
+    }
+    let left = Gateway::start(&topo.gw_l, &left_cfg, topo.dir());
+    let right = Gateway::start(&topo.gw_r, &right_cfg, topo.dir());
+    let threads = left.thread_names();
+    assert!(
+        threads.contains(&"ipsecgw-out".to_owned()) && threads.contains(&"ipsecgw-in".to_owned()),
+        "{threads:?}"
+    );
+    let s = Sites { left, right, topo };
+    let (left, right) = transfer(&s, Encapsulation::Udp);
+    assert!(offload_counter(&left, "gso_packets") > 0, "{left}");
+    assert!(offload_counter(&right, "gro_writes") > 0, "{right}");
+    assert!(Topology::ping(&s.topo.host_l, HOST_R, 3, &[]));
+    assert!(Topology::ping(&s.topo.host_r, "10.1.1.10", 3, &[]));
+}
+
 #[test]
 fn tcp_10_mib_with_offload_auto_esp_in_udp_is_exact_and_offloaded() {
     offloaded_transfer(Encapsulation::Udp, "auto");
@@ -189,6 +214,38 @@ fn a_tun_mtu_above_the_tunnel_gets_segments_cut_to_fit() {
     assert!(offload_counter(&left, "gso_segments") > 0, "{left}");
 }
 
+/// A packet with DF set that the TUN device takes but the tunnel cannot
+/// carry is answered with ICMP "fragmentation needed" carrying the
+/// tunnel's size, and the sender hears it (the kernel drops an ICMP error
+/// written into the TUN device with one of the gateway's own addresses as
+/// source, so it comes from the packet's destination).
+#[test]
+fn a_df_packet_too_big_for_the_tunnel_gets_frag_needed_back() {
+    let s = start_sites(Encapsulation::Udp, "mtu = 1500");
+    assert!(Topology::ping(&s.topo.host_l, HOST_R, 1, &[]), "no tunnel");
+    // 1460 bytes of ICMP payload: a 1488-byte packet, over the 1438 the
+    // tunnel carries, under the TUN device's 1500.
+    let out = s.topo.host_l.exec(
+        "ping",
+        &["-n", "-c", "1", "-W", "2", "-M", "do", "-s", "1460", HOST_R],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Frag needed") && text.contains("mtu = 1438"),
+        "hostL did not hear the tunnel's MTU:\n{text}\n{}",
+        s.left.status()
+    );
+    let st = s.left.status();
+    assert!(st.conn_counter(CONN_ON_LEFT, "too_big") >= 1, "{st}");
+    // The sender now fits its packets to the tunnel.
+    assert!(Topology::ping(
+        &s.topo.host_l,
+        HOST_R,
+        1,
+        &["-M", "do", "-s", "1400"]
+    ));
+}
+
 #[test]
 fn pings_cross_the_offloaded_path_both_ways() {
     let s = start_sites(Encapsulation::Udp, "offload = \"auto\"");
@@ -196,4 +253,11 @@ fn pings_cross_the_offloaded_path_both_ways() {
     assert!(Topology::ping(&s.topo.host_r, "10.1.1.10", 3, &[]));
     let st = s.left.status();
     assert_eq!(offload_field(&st, "mode").as_str(), Some("on"), "{st}");
+    // The default: one data-path thread for both directions.
+    let threads = s.left.thread_names();
+    assert!(
+        threads.contains(&"ipsecgw-data".to_owned())
+            && !threads.contains(&"ipsecgw-out".to_owned()),
+        "{threads:?}"
+    );
 }

@@ -97,6 +97,8 @@ impl fmt::Display for Encapsulation {
 /// The validated configuration the daemon runs.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `[dataplane]`: the data-path threads' waiting.
+    pub dataplane: DataplaneConfig,
     /// The file it came from, for messages.
     pub path: PathBuf,
     /// This gateway's name, for logs and the control socket's default path.
@@ -136,11 +138,43 @@ pub struct TunConfig {
     pub mtu: u32,
     /// MTU of the WAN path the ESP packets take.
     pub wan_mtu: u32,
-    /// Optional address on the TUN device (the source of ICMP errors the
-    /// gateway sends; the public address is used otherwise).
+    /// Optional address on the TUN device (for the gateway's own traffic
+    /// into the tunnel).
     pub address: Option<IpNet>,
     /// TUN offloads (`[tun] offload`): TCP super-packets in, coalesced out.
     pub offload: TunOffload,
+}
+
+/// `[dataplane]`: how the data-path threads wait for packets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataplaneConfig {
+    /// How long a data-path thread keeps polling without sleeping after
+    /// its last packet (`busy_poll_us`): a packet that finds the thread
+    /// awake saves a wake-up, tens of microseconds on a virtual machine.
+    pub busy_poll: std::time::Duration,
+    /// Data-path threads (`threads`): 1 for both directions, so an answer
+    /// provoked by the thread's own write is read without a wake-up; or 2,
+    /// one per direction, for a gateway with cores to spare and heavy
+    /// traffic both ways.
+    pub threads: u8,
+}
+
+/// Default `threads`: on the 2-core machines `scripts/bench` runs on (both
+/// gateways and both hosts on 2 cores), one thread halved the added ping
+/// time and moved TCP as fast as two (BENCHMARKS.md).
+pub const DEFAULT_THREADS: u8 = 1;
+
+/// Default `busy_poll_us`: covers a LAN round trip through both gateways
+/// at a cost of at most this much CPU time per burst of traffic.
+pub const DEFAULT_BUSY_POLL_US: u64 = 200;
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        Self {
+            busy_poll: std::time::Duration::from_micros(DEFAULT_BUSY_POLL_US),
+            threads: DEFAULT_THREADS,
+        }
+    }
 }
 
 /// `[tun] offload`: whether the TUN device hands over 64 KiB TCP
@@ -275,6 +309,17 @@ struct File {
     ike: Option<GlobalIkeSection>,
     #[serde(default)]
     route: Vec<Spanned<routing::RouteSection>>,
+    #[serde(default)]
+    dataplane: Option<DataplaneSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataplaneSection {
+    #[serde(default)]
+    busy_poll_us: Option<Spanned<u64>>,
+    #[serde(default)]
+    threads: Option<Spanned<u8>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -650,7 +695,39 @@ impl Validator<'_> {
             Some(v) => *v.get_ref(),
             None => 5,
         };
+        let busy_poll_us = match file
+            .dataplane
+            .as_ref()
+            .and_then(|d| d.busy_poll_us.as_ref())
+        {
+            Some(v) if *v.get_ref() > 100_000 => {
+                return Err(self.err(
+                    v.span(),
+                    "dataplane.busy_poll_us",
+                    format!(
+                    "use 0 (sleep at once) to 100000 microseconds (default {DEFAULT_BUSY_POLL_US})"
+                ),
+                ))
+            }
+            Some(v) => *v.get_ref(),
+            None => DEFAULT_BUSY_POLL_US,
+        };
+        let threads = match file.dataplane.as_ref().and_then(|d| d.threads.as_ref()) {
+            Some(v) if !(1..=2).contains(v.get_ref()) => {
+                return Err(self.err(
+                    v.span(),
+                    "dataplane.threads",
+                    format!("use 1 (one thread for both directions) or 2 (one per direction); default {DEFAULT_THREADS}"),
+                ))
+            }
+            Some(v) => *v.get_ref(),
+            None => DEFAULT_THREADS,
+        };
         Ok(Config {
+            dataplane: DataplaneConfig {
+                busy_poll: std::time::Duration::from_micros(busy_poll_us),
+                threads,
+            },
             ike: IkeGlobal {
                 retransmit_timeout,
                 retransmit_tries,
@@ -1300,6 +1377,41 @@ remote_subnets = ["192.168.4.0/24"]
         // 1500 - 20 (IPv4) - 8 (UDP) - 8 (ESP) - 8 (IV) - 2 - 16 (ICV), 4-aligned.
         assert_eq!(c.max_inner, 1438);
         assert_eq!(cfg.tun.mtu, 1438);
+    }
+
+    #[test]
+    fn dataplane_section_defaults_and_bounds() {
+        let cfg = parse_str(&base("")).unwrap();
+        assert_eq!(
+            cfg.dataplane.busy_poll,
+            std::time::Duration::from_micros(DEFAULT_BUSY_POLL_US)
+        );
+        let cfg = parse_str(&format!("{}\n[dataplane]\nbusy_poll_us = 0\n", base(""))).unwrap();
+        assert!(cfg.dataplane.busy_poll.is_zero());
+        let err = parse_str(&format!(
+            "{}\n[dataplane]\nbusy_poll_us = 200000\n",
+            base("")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("dataplane.busy_poll_us") && err.contains("100000"),
+            "{err}"
+        );
+        let err = parse_str(&format!("{}\n[dataplane]\nbusy_pol = 1\n", base("")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("busy_pol"), "{err}");
+        let cfg = parse_str(&format!("{}\n[dataplane]\nthreads = 1\n", base(""))).unwrap();
+        assert_eq!(cfg.dataplane.threads, 1);
+        assert_eq!(
+            parse_str(&base("")).unwrap().dataplane.threads,
+            DEFAULT_THREADS
+        );
+        let err = parse_str(&format!("{}\n[dataplane]\nthreads = 3\n", base("")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dataplane.threads"), "{err}");
     }
 
     #[test]

@@ -207,52 +207,41 @@ async fn serve(
         probes.kernel,
         probes.tag,
     );
+    let out_nudges_in = in_tx
+        .nudge()
+        .context("cannot share the inbound wake-up socket")?;
+    let in_nudges_out = out_tx
+        .nudge()
+        .context("cannot share the outbound wake-up socket")?;
     let negotiator = Negotiator::new(Arc::new(cfg.clone()), wan.udp.clone(), out_tx, in_tx).await?;
     let to_ike = negotiator.as_ref().map(|_| to_ike_tx);
-    let spawn = |name: &str, work: Box<dyn FnOnce() -> anyhow::Result<()> + Send>| {
-        let died = died_tx.clone();
-        std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || {
-                if let Err(e) = work() {
-                    let _ = died.blocking_send(e);
-                }
-            })
-            .with_context(|| format!("cannot start thread {name}"))
+    let out_worker = worker::OutboundWorker::new(
+        outbound,
+        tun.clone(),
+        wan.clone(),
+        stats.clone(),
+        out_rx,
+        to_ike.clone(),
+    );
+    let in_worker = worker::InboundWorker::new(
+        inbound,
+        tun.clone(),
+        wan.clone(),
+        stats.clone(),
+        in_rx,
+        to_ike.clone(),
+        Some(reply_tx),
+    );
+    let pool = worker::Threads {
+        busy_poll: cfg.dataplane.busy_poll,
+        stop: stop.clone(),
+        died: died_tx,
     };
-    let threads = [
-        spawn("ipsecgw-out", {
-            let (tun, wan, stats, stop, to_ike) = (
-                tun.clone(),
-                wan.clone(),
-                stats.clone(),
-                stop.clone(),
-                to_ike.clone(),
-            );
-            Box::new(move || worker::run_outbound(outbound, tun, wan, stats, stop, out_rx, to_ike))
-        })?,
-        spawn("ipsecgw-in", {
-            let (tun, wan, stats, stop, to_ike) = (
-                tun.clone(),
-                wan.clone(),
-                stats.clone(),
-                stop.clone(),
-                to_ike.clone(),
-            );
-            Box::new(move || {
-                worker::run_inbound(
-                    inbound,
-                    tun,
-                    wan,
-                    stats,
-                    stop,
-                    in_rx,
-                    to_ike,
-                    Some(reply_tx),
-                )
-            })
-        })?,
-    ];
+    let threads = match cfg.dataplane.threads {
+        1 => worker::run_shared(out_worker, in_worker, &pool),
+        _ => worker::run_split(out_worker, in_worker, out_nudges_in, in_nudges_out, &pool),
+    }
+    .context("cannot start the data-path threads")?;
     let (ctl_tx, ctl_rx) = tokio::sync::mpsc::channel(16);
     let (ike_stop_tx, ike_stop_rx) = tokio::sync::oneshot::channel();
     let ike_task = negotiator.map(|n| tokio::spawn(n.run(to_ike_rx, ctl_rx, ike_stop_rx)));

@@ -1,8 +1,9 @@
-//! The data-path threads. Two per gateway: outbound (TUN → WAN) and inbound
-//! (WAN → TUN), each owning its half of the state (SPD and outbound SAs; the
-//! SAD), so no lock is taken per packet and the two directions use both
-//! cores. Each reads a batch, processes it in place, and writes it out;
-//! buffers are allocated once.
+//! The data path. Each direction's state is owned by one worker (outbound:
+//! the SPD and outbound SAs; inbound: the SAD), so no lock is taken per
+//! packet; each worker reads a batch, processes it in place and writes it
+//! out, with buffers allocated once. One thread runs both workers
+//! ([`run_shared`], the default: an answer provoked by the thread's own
+//! write is read without a wake-up), or one thread each ([`run_split`]).
 //!
 //! With TUN offloads ([`Tun::offloads`]) the outbound thread reads TCP
 //! super-packets and cuts them into the batch (`TunReader`, over
@@ -12,7 +13,7 @@
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -141,7 +142,7 @@ fn lifetime_to_ike(
 #[derive(Debug)]
 pub struct CommandSender<C> {
     tx: mpsc::Sender<C>,
-    wake: UnixDatagram,
+    wake: Wake,
 }
 
 impl<C> CommandSender<C> {
@@ -156,8 +157,33 @@ impl<C> CommandSender<C> {
     /// Queues `cmd` and wakes the thread from poll.
     pub fn send(&self, cmd: C) {
         if self.tx.send(cmd).is_ok() {
-            let _ = self.wake.send(&[1]);
+            self.wake.send();
         }
+    }
+}
+
+/// A thread's wake-up socket, and a flag that says something was written
+/// to it: the thread, which looks for commands on every pass, reads the
+/// socket only when the flag says so (no system call per pass). The byte
+/// goes first and the flag after, so a byte is never left unread with the
+/// flag down.
+#[derive(Debug)]
+struct Wake {
+    sock: UnixDatagram,
+    pending: Arc<AtomicBool>,
+}
+
+impl Wake {
+    fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(Self {
+            sock: self.sock.try_clone()?,
+            pending: self.pending.clone(),
+        })
+    }
+
+    fn send(&self) {
+        let _ = self.sock.send(&[1]);
+        self.pending.store(true, Ordering::Release);
     }
 }
 
@@ -165,16 +191,38 @@ impl<C> CommandSender<C> {
 #[derive(Debug)]
 pub struct Commands<C> {
     rx: mpsc::Receiver<C>,
-    wake: UnixDatagram,
+    wake: Wake,
 }
 
 impl<C> Commands<C> {
     fn drain(&self, mut apply: impl FnMut(C)) {
+        if !self.wake.pending.swap(false, Ordering::Acquire) {
+            return;
+        }
         let mut buf = [0u8; 64];
-        while self.wake.recv(&mut buf).is_ok() {}
+        while self.wake.sock.recv(&mut buf).is_ok() {}
         while let Ok(cmd) = self.rx.try_recv() {
             apply(cmd);
         }
+    }
+}
+
+/// Wakes a data-path thread without a command, so that it busy-polls for
+/// a while: the other thread has just sent traffic whose answers it will
+/// read (see [`poll::Waiter`]).
+#[derive(Debug)]
+pub struct Nudge(Wake);
+
+impl Nudge {
+    fn send(&self) {
+        self.0.send();
+    }
+}
+
+impl<C> CommandSender<C> {
+    /// A nudge for the thread this channel commands.
+    pub fn nudge(&self) -> std::io::Result<Nudge> {
+        Ok(Nudge(self.wake.try_clone()?))
     }
 }
 
@@ -184,7 +232,20 @@ pub fn command_channel<C>() -> anyhow::Result<(CommandSender<C>, Commands<C>)> {
     let (a, b) = UnixDatagram::pair()?;
     a.set_nonblocking(true)?;
     b.set_nonblocking(true)?;
-    Ok((CommandSender { tx, wake: a }, Commands { rx, wake: b }))
+    let pending = Arc::new(AtomicBool::new(false));
+    Ok((
+        CommandSender {
+            tx,
+            wake: Wake {
+                sock: a,
+                pending: pending.clone(),
+            },
+        },
+        Commands {
+            rx,
+            wake: Wake { sock: b, pending },
+        },
+    ))
 }
 
 /// The WAN sockets a gateway has.
@@ -196,31 +257,89 @@ pub struct Wan {
     pub raw: Option<Arc<WanSocket>>,
 }
 
-/// TUN → SPD → encapsulate → WAN, until `stop`.
-pub fn run_outbound(
-    mut out: Outbound,
-    mut tun: Tun,
+/// What a data-path thread owns for one direction, and handles a batch at
+/// a time with [`OutboundWorker::step`] / [`InboundWorker::step`]: the
+/// threads that run them ([`run_split`], [`run_shared`]) only decide how
+/// to wait.
+///
+/// TUN → SPD → encapsulate → WAN.
+pub struct OutboundWorker {
+    out: Outbound,
+    tun: Tun,
     wan: Wan,
     stats: Arc<Stats>,
-    stop: Arc<AtomicBool>,
     commands: Commands<OutCmd>,
     to_ike: Option<tokio::sync::mpsc::Sender<ToIke>>,
-) -> anyhow::Result<()> {
-    let headroom = out.headroom();
-    let mut reader = tun.offloads().map(|_| TunReader::new());
-    let slots = if reader.is_some() {
-        OFFLOAD_BATCH
-    } else {
-        MAX_BATCH
-    };
-    let mut batch = PacketBatch::new(slots, headroom + tun.mtu().max(1500) + TAILROOM, headroom);
-    let mut udp_items = Vec::with_capacity(slots);
-    let mut raw_items = Vec::with_capacity(slots);
-    // The gateway's own echoes, sent on the connection they test; a few
-    // per second at most, so they may allocate.
-    let mut probes: Vec<(usize, Vec<u8>)> = Vec::new();
-    let mut probe_conn: Vec<Option<usize>> = vec![None; slots];
-    while !stop.load(Ordering::Relaxed) {
+    headroom: usize,
+    reader: Option<TunReader>,
+    batch: PacketBatch,
+    udp_items: Vec<(usize, std::ops::Range<usize>, SockAddr)>,
+    raw_items: Vec<(usize, std::ops::Range<usize>, SockAddr)>,
+    /// The gateway's own echoes, sent on the connection they test; a few
+    /// per second at most, so they may allocate.
+    probes: Vec<(usize, Vec<u8>)>,
+    probe_conn: Vec<Option<usize>>,
+}
+
+impl OutboundWorker {
+    /// The outbound half, with its buffers allocated once.
+    pub fn new(
+        out: Outbound,
+        tun: Tun,
+        wan: Wan,
+        stats: Arc<Stats>,
+        commands: Commands<OutCmd>,
+        to_ike: Option<tokio::sync::mpsc::Sender<ToIke>>,
+    ) -> Self {
+        let headroom = out.headroom();
+        let reader = tun.offloads().map(|_| TunReader::new());
+        let slots = if reader.is_some() {
+            OFFLOAD_BATCH
+        } else {
+            MAX_BATCH
+        };
+        let batch = PacketBatch::new(slots, headroom + tun.mtu().max(1500) + TAILROOM, headroom);
+        Self {
+            out,
+            tun,
+            wan,
+            stats,
+            commands,
+            to_ike,
+            headroom,
+            reader,
+            batch,
+            udp_items: Vec::with_capacity(slots),
+            raw_items: Vec::with_capacity(slots),
+            probes: Vec::new(),
+            probe_conn: vec![None; slots],
+        }
+    }
+
+    /// What to wait on: the TUN device and the command wake-up socket.
+    fn fds(&self) -> [RawFd; 2] {
+        [self.tun.fd(), self.commands.wake.sock.as_raw_fd()]
+    }
+
+    /// Applies pending commands, then moves one batch from the TUN device to
+    /// the WAN. Returns how many packets it handled (0: nothing waiting).
+    pub fn step(&mut self) -> anyhow::Result<usize> {
+        let Self {
+            out,
+            tun,
+            wan,
+            stats,
+            commands,
+            to_ike,
+            headroom,
+            reader,
+            batch,
+            udp_items,
+            raw_items,
+            probes,
+            probe_conn,
+        } = self;
+        let headroom = *headroom;
         commands.drain(|cmd| match cmd {
             OutCmd::Install {
                 conn,
@@ -233,7 +352,7 @@ pub fn run_outbound(
         });
         out.refresh_routes();
         batch.clear();
-        let mut released = out.release_held(&mut batch);
+        let mut released = out.release_held(batch);
         probe_conn.fill(None);
         while let Some((conn, packet)) = probes.pop() {
             let Some(slot) = batch.next_free() else { break };
@@ -247,8 +366,8 @@ pub fn run_outbound(
             }
         }
         let read = match reader.as_mut() {
-            Some(r) => r.fill(&tun, &mut batch, &out, &stats),
-            None => tun.recv_batch(&mut batch),
+            Some(r) => r.fill(tun, batch, out, stats),
+            None => tun.recv_batch(batch),
         };
         let n = released
             + match read {
@@ -258,8 +377,7 @@ pub fn run_outbound(
                 Err(e) => return Err(anyhow::Error::new(e).context("reading the TUN device")),
             };
         if n == 0 {
-            poll::readable(&[tun.fd(), commands.wake.as_raw_fd()], POLL_MS)?;
-            continue;
+            return Ok(0);
         }
         udp_items.clear();
         raw_items.clear();
@@ -284,19 +402,19 @@ pub fn run_outbound(
                     }
                 }
                 OutVerdict::Acquire(conn) => {
-                    if let Some(tx) = &to_ike {
+                    if let Some(tx) = to_ike {
                         let _ = tx.try_send(ToIke::Acquire(conn));
                     }
                 }
                 OutVerdict::Drop => {}
             }
         }
-        for (sock, items) in [(&wan.udp, &udp_items), (&wan.raw, &raw_items)] {
+        for (sock, items) in [(&wan.udp, &*udp_items), (&wan.raw, &*raw_items)] {
             if items.is_empty() {
                 continue;
             }
             let report = match sock {
-                Some(s) => s.send_batch(&mut batch, items),
+                Some(s) => s.send_batch(batch, items),
                 None => SendReport::default(),
             };
             add(
@@ -306,36 +424,86 @@ pub fn run_outbound(
             add(&stats.offload.udp_gso_sends, report.gso_sends as u64);
             add(&stats.offload.udp_gso_segments, report.gso_segments as u64);
         }
-        out.publish(|conn, ev| lifetime_to_ike(&to_ike, conn, ev));
+        out.publish(|conn, ev| lifetime_to_ike(to_ike, conn, ev));
+        Ok(n)
     }
-    Ok(())
 }
 
-/// WAN → SAD → decapsulate → selectors → TUN, until `stop`; replies to
-/// the gateway's own probes go to the health task instead of the TUN.
-#[allow(clippy::too_many_arguments)] // each is a handle the thread owns
-pub fn run_inbound(
-    mut inb: Inbound,
-    mut tun: Tun,
-    wan: Wan,
+/// WAN → SAD → decapsulate → selectors → TUN; replies to the gateway's
+/// own probes go to the health task instead of the TUN.
+pub struct InboundWorker {
+    inb: Inbound,
+    tun: Tun,
+    socks: Vec<Arc<WanSocket>>,
     stats: Arc<Stats>,
-    stop: Arc<AtomicBool>,
     commands: Commands<InCmd>,
     to_ike: Option<tokio::sync::mpsc::Sender<ToIke>>,
     probe_replies: Option<tokio::sync::mpsc::Sender<EchoReply>>,
-) -> anyhow::Result<()> {
-    let mut batch = PacketBatch::new(MAX_BATCH, WAN_SLOT, 0);
-    let mut sources = [None; MAX_BATCH];
-    // With TUN offloads: the accepted inner packets of a receive batch (as
-    // ranges of the batch's storage) and the plan that coalesces them.
-    let gro = tun.offloads().is_some();
-    let mut inner_packets: Vec<std::ops::Range<usize>> = Vec::with_capacity(MAX_INNER);
-    let mut coalescer = Coalescer::new(MAX_INNER, MAX_BATCH);
-    let mut segments = [0usize; MAX_BATCH];
-    let socks: Vec<Arc<WanSocket>> = [wan.udp, wan.raw].into_iter().flatten().collect();
-    let mut fds: Vec<_> = socks.iter().map(|s| s.fd()).collect();
-    fds.push(commands.wake.as_raw_fd());
-    while !stop.load(Ordering::Relaxed) {
+    batch: PacketBatch,
+    sources: [Option<SocketAddr>; MAX_BATCH],
+    /// With TUN offloads: the accepted inner packets of a receive batch
+    /// (as ranges of the batch's storage) and the plan that coalesces them.
+    gro: bool,
+    inner_packets: Vec<std::ops::Range<usize>>,
+    coalescer: Coalescer,
+    segments: [usize; MAX_BATCH],
+}
+
+impl InboundWorker {
+    /// The inbound half, with its buffers allocated once.
+    pub fn new(
+        inb: Inbound,
+        tun: Tun,
+        wan: Wan,
+        stats: Arc<Stats>,
+        commands: Commands<InCmd>,
+        to_ike: Option<tokio::sync::mpsc::Sender<ToIke>>,
+        probe_replies: Option<tokio::sync::mpsc::Sender<EchoReply>>,
+    ) -> Self {
+        let gro = tun.offloads().is_some();
+        Self {
+            inb,
+            tun,
+            socks: [wan.udp, wan.raw].into_iter().flatten().collect(),
+            stats,
+            commands,
+            to_ike,
+            probe_replies,
+            batch: PacketBatch::new(MAX_BATCH, WAN_SLOT, 0),
+            sources: [None; MAX_BATCH],
+            gro,
+            inner_packets: Vec::with_capacity(MAX_INNER),
+            coalescer: Coalescer::new(MAX_INNER, MAX_BATCH),
+            segments: [0usize; MAX_BATCH],
+        }
+    }
+
+    /// What to wait on: the WAN sockets and the command wake-up socket.
+    fn fds(&self) -> Vec<RawFd> {
+        let mut fds: Vec<_> = self.socks.iter().map(|s| s.fd()).collect();
+        fds.push(self.commands.wake.sock.as_raw_fd());
+        fds
+    }
+
+    /// Applies pending commands, then takes one batch from each WAN socket
+    /// to the TUN device. Returns how many datagrams it handled.
+    pub fn step(&mut self) -> anyhow::Result<usize> {
+        let Self {
+            inb,
+            tun,
+            socks,
+            stats,
+            commands,
+            to_ike,
+            probe_replies,
+            batch,
+            sources,
+            gro,
+            inner_packets,
+            coalescer,
+            segments,
+        } = self;
+        let gro = *gro;
         commands.drain(|cmd| match cmd {
             InCmd::Install {
                 conn,
@@ -351,14 +519,14 @@ pub fn run_inbound(
             }
             InCmd::Remove { spi } => inb.remove(spi),
         });
-        let mut any = false;
-        for sock in &socks {
+        let mut total = 0;
+        for sock in socks.iter() {
             batch.clear();
-            let n = sock.recv_batch(&mut batch, &mut sources, &mut segments)?;
+            let n = sock.recv_batch(batch, sources, segments)?;
             if n == 0 {
                 continue;
             }
-            any = true;
+            total += n;
             inner_packets.clear();
             let slot_size = batch.slot_size();
             for (i, source) in sources.iter().enumerate().take(n) {
@@ -403,7 +571,7 @@ pub fn run_inbound(
                             [NAT_KEEPALIVE] => continue,
                             d if d.starts_with(&NON_ESP_MARKER) => {
                                 // IKE on port 4500: the negotiator's.
-                                match (&to_ike, *source) {
+                                match (&*to_ike, *source) {
                                     (Some(tx), Some(from)) => {
                                         let data = d[NON_ESP_MARKER.len()..].to_vec();
                                         if tx.try_send(ToIke::Datagram { from, data }).is_err() {
@@ -419,7 +587,8 @@ pub fn run_inbound(
                     };
                     if let Some(inner) = inb.process(esp) {
                         let packet = &esp[inner.clone()];
-                        if let (Some(tx), Some(reply)) = (&probe_replies, inb.probe_reply(packet)) {
+                        if let (Some(tx), Some(reply)) = (&*probe_replies, inb.probe_reply(packet))
+                        {
                             // Ours: the health task's, not the site's.
                             let _ = tx.try_send(reply);
                             continue;
@@ -434,15 +603,119 @@ pub fn run_inbound(
                 }
             }
             if gro {
-                write_coalesced(&tun, &mut batch, &inner_packets, &mut coalescer, &stats);
+                write_coalesced(tun, batch, inner_packets, coalescer, stats);
             }
         }
-        inb.publish(|conn, ev| lifetime_to_ike(&to_ike, conn, ev));
-        if !any {
-            poll::readable(&fds, POLL_MS)?;
-        }
+        inb.publish(|conn, ev| lifetime_to_ike(to_ike, conn, ev));
+        Ok(total)
     }
-    Ok(())
+}
+
+/// How the data-path threads run: their busy-poll window, the flag that
+/// stops them, and where a thread that fails reports its error.
+#[derive(Debug, Clone)]
+pub struct Threads {
+    /// Busy-poll window after the last packet (zero: sleep at once).
+    pub busy_poll: std::time::Duration,
+    /// Set to stop the threads.
+    pub stop: Arc<AtomicBool>,
+    /// Told a thread's error when it stops on one.
+    pub died: tokio::sync::mpsc::Sender<anyhow::Error>,
+}
+
+impl Threads {
+    fn spawn(
+        &self,
+        name: &str,
+        work: impl FnOnce(&Self) -> anyhow::Result<()> + Send + 'static,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                if let Err(e) = work(&me) {
+                    let _ = me.died.blocking_send(e);
+                }
+            })
+    }
+}
+
+/// Two threads, one per direction, until `stop`: the two cores share the
+/// work of a busy tunnel. A thread that wakes for traffic after sleeping
+/// nudges the other, which will carry the answers.
+pub fn run_split(
+    mut out: OutboundWorker,
+    mut inb: InboundWorker,
+    out_nudges_in: Nudge,
+    in_nudges_out: Nudge,
+    threads: &Threads,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let outbound = threads.spawn("ipsecgw-out", move |t| {
+        let (busy_poll, stop) = (t.busy_poll, &t.stop);
+        let fds = out.fds();
+        let mut waiter = poll::Waiter::new(busy_poll);
+        while !stop.load(Ordering::Relaxed) {
+            if out.step()? == 0 {
+                waiter.idle(&fds, POLL_MS)?;
+                continue;
+            }
+            waiter.worked();
+            if waiter.take_woke_by_traffic() {
+                out_nudges_in.send();
+            }
+        }
+        Ok(())
+    })?;
+    let inbound = threads.spawn("ipsecgw-in", move |t| {
+        let (busy_poll, stop) = (t.busy_poll, &t.stop);
+        let fds = inb.fds();
+        let mut waiter = poll::Waiter::new(busy_poll);
+        while !stop.load(Ordering::Relaxed) {
+            if inb.step()? == 0 {
+                waiter.idle(&fds, POLL_MS)?;
+                continue;
+            }
+            waiter.worked();
+            if waiter.take_woke_by_traffic() {
+                in_nudges_out.send();
+            }
+        }
+        Ok(())
+    })?;
+    Ok(vec![outbound, inbound])
+}
+
+/// One thread for both directions, until `stop`: an answer that the
+/// thread's own write provoked (the far host's reply to a packet just
+/// written to the TUN device, say) is read by the same thread at once,
+/// with no wake-up in between.
+pub fn run_shared(
+    mut out: OutboundWorker,
+    mut inb: InboundWorker,
+    threads: &Threads,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let handle = threads.spawn("ipsecgw-data", move |t| {
+        let (busy_poll, stop) = (t.busy_poll, &t.stop);
+        // The data descriptors, then the two wake-up sockets.
+        let [tun, out_wake] = out.fds();
+        let mut fds = inb.fds();
+        let in_wake = fds.pop();
+        fds.push(tun);
+        fds.push(out_wake);
+        fds.extend(in_wake);
+        let mut waiter = poll::Waiter::new(busy_poll);
+        while !stop.load(Ordering::Relaxed) {
+            let n = out.step()? + inb.step()?;
+            if n == 0 {
+                waiter.idle(&fds, POLL_MS)?;
+            } else {
+                waiter.worked();
+                waiter.take_woke_by_traffic();
+            }
+        }
+        Ok(())
+    })?;
+    Ok(vec![handle])
 }
 
 /// Reads an offloading TUN device: one read brings a packet or a TCP

@@ -1,8 +1,15 @@
 //! ICMP errors the gateway itself originates towards its own site: "fragmentation
 //! needed" (RFC 792, RFC 1191 §4) and ICMPv6 "packet too big" (RFC 4443 §3.2), so
 //! path-MTU discovery works through the tunnel.
+//!
+//! They are written into the TUN device, so their source must not be one of
+//! the gateway's own addresses: the kernel drops a packet arriving on an
+//! interface with a local source (a martian). The outbound path sends them
+//! from the original packet's destination, as if the far end of the tunnel
+//! had answered; that address routes back through the TUN device, so
+//! reverse-path filtering passes too.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// RFC 792: the original IP header plus the first 64 bits of its data.
 const V4_QUOTE_EXTRA: usize = 8;
@@ -110,16 +117,6 @@ pub fn checksum(parts: &[&[u8]]) -> u16 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     !(sum as u16)
-}
-
-/// The source an ICMP error of this family is sent from: the configured TUN
-/// address if it has the family, else the public address if it does.
-pub fn source_for(v6: bool, candidates: &[Option<IpAddr>]) -> Option<IpAddr> {
-    candidates
-        .iter()
-        .flatten()
-        .find(|a| a.is_ipv6() == v6)
-        .copied()
 }
 
 #[cfg(test)]

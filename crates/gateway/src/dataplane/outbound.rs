@@ -75,8 +75,6 @@ pub struct Outbound {
     /// Connections, by index.
     pub conns: Vec<OutConn>,
     stats: Arc<Stats>,
-    icmp_v4: Option<IpAddr>,
-    icmp_v6: Option<IpAddr>,
     reply: Vec<u8>,
 }
 
@@ -124,15 +122,12 @@ impl Outbound {
                 remote_ts: remote,
             });
         }
-        let candidates = [cfg.tun.address.map(|a| a.addr()), Some(cfg.public_address)];
         Ok(Self {
             spd,
             routes: RouteSelector::new(&cfg.routes),
             generation: 0,
             conns,
             stats,
-            icmp_v4: icmp::source_for(false, &candidates),
-            icmp_v6: icmp::source_for(true, &candidates),
             reply: vec![0; 1280],
         })
     }
@@ -287,14 +282,14 @@ impl Outbound {
             let df = !v6 && pkt.get(6).is_some_and(|b| b & 0x40 != 0);
             if v6 || df {
                 bump(&cstats.too_big);
-                let len = match (v6, self.icmp_v4, self.icmp_v6) {
-                    (false, Some(IpAddr::V4(from)), _) => {
+                // From the destination, not from us (see `icmp`).
+                let len = match flow.dst {
+                    IpAddr::V4(from) => {
                         icmp::frag_needed_v4(pkt, from, conn.max_inner as u16, &mut self.reply)
                     }
-                    (true, _, Some(IpAddr::V6(from))) => {
+                    IpAddr::V6(from) => {
                         icmp::packet_too_big_v6(pkt, from, conn.max_inner as u32, &mut self.reply)
                     }
-                    _ => None,
                 };
                 return match len {
                     Some(len) => OutVerdict::Reply(len),

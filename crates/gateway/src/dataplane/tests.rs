@@ -317,14 +317,26 @@ fn ipv6_inner_packets_cross_an_ipv4_wan() {
     let esp = a.send(&pkt).unwrap();
     assert_eq!(b.receive(&esp).unwrap(), pkt);
     // Too big for the tunnel: an IPv6 router never fragments, so it says
-    // "packet too big"; the gateway has no IPv6 address of its own here, so
-    // it can only drop and count.
+    // "packet too big", from the packet's destination (the gateway has no
+    // IPv6 address of its own here, and its own would be dropped as a
+    // martian coming out of the TUN device anyway).
     let big = udp6(
         "2001:db8:1::10",
         "2001:db8:4::10",
         a.out.conns[0].max_inner + 1,
     );
-    assert_eq!(a.send(&big), Err(OutVerdict::Drop));
+    let Err(OutVerdict::Reply(len)) = a.send(&big) else {
+        panic!("no packet too big");
+    };
+    let reply = a.out.reply(len).to_vec();
+    assert_eq!(reply[6], 58, "ICMPv6");
+    assert_eq!(reply[40], 2, "packet too big");
+    let dst: std::net::Ipv6Addr = "2001:db8:4::10".parse().unwrap();
+    let src: std::net::Ipv6Addr = "2001:db8:1::10".parse().unwrap();
+    assert_eq!(reply[8..24], dst.octets(), "from the destination");
+    assert_eq!(reply[24..40], src.octets(), "to the sender");
+    let mtu = u32::from_be_bytes(reply[44..48].try_into().unwrap());
+    assert_eq!(mtu as usize, a.out.conns[0].max_inner);
     assert_eq!(a.status().connections[0].too_big, 1);
 }
 
