@@ -214,6 +214,57 @@ fn a_tun_mtu_above_the_tunnel_gets_segments_cut_to_fit() {
     assert!(offload_counter(&left, "gso_segments") > 0, "{left}");
 }
 
+/// UDP through the offloaded path (UDP GSO/GRO on the ESP socket, the
+/// vnet-header TUN device): hostR gets every datagram byte for byte, small
+/// ones, tunnel-sized ones, and sizes that change mid-flow, sent in bursts.
+#[test]
+fn udp_datagrams_cross_the_offloaded_path_exact() {
+    let s = start_sites(Encapsulation::Udp, "offload = \"auto\"");
+    assert!(Topology::ping(&s.topo.host_l, HOST_R, 1, &[]), "no tunnel");
+    let tool = NETTOOL;
+    let (sizes, each) = ("64,1372,200,1", 500usize);
+    let count = 4 * each;
+    let sink = s.topo.host_r.spawn(
+        "timeout",
+        &[
+            "60",
+            tool,
+            "udp-sink",
+            "--listen",
+            &format!("{HOST_R}:5002"),
+            "--count",
+            &count.to_string(),
+        ],
+        std::process::Stdio::piped(),
+        std::process::Stdio::inherit(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sent = s.topo.host_l.exec(
+        "timeout",
+        &[
+            "60",
+            tool,
+            "udp-source",
+            "--connect",
+            &format!("{HOST_R}:5002"),
+            "--sizes",
+            sizes,
+            "--each",
+            &each.to_string(),
+        ],
+    );
+    assert!(sent.status.success(), "{sent:?}");
+    let out = sink.wait_with_output().unwrap();
+    let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(
+        got,
+        format!("datagrams={count} bad=0"),
+        "what hostR received"
+    );
+    let right = s.right.status();
+    assert!(offload_counter(&right, "udp_gro_receives") > 0, "{right}");
+}
+
 /// A packet with DF set that the TUN device takes but the tunnel cannot
 /// carry is answered with ICMP "fragmentation needed" carrying the
 /// tunnel's size, and the sender hears it (the kernel drops an ICMP error

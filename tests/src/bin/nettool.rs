@@ -10,6 +10,11 @@
 //!   ADDR:PORT found in the capture; prints `sent=N`.
 //! - `esp-replay --pcap FILE --to ADDR --count N`: the same for raw ESP
 //!   (IP protocol 50) through a raw socket.
+//! - `udp-sink --listen ADDR:PORT --count N`: receives UDP datagrams until
+//!   N arrived or none came for 3 s; prints `datagrams=N bad=B` (bad: not
+//!   byte for byte what `udp-source` sends under that index).
+//! - `udp-source --connect ADDR:PORT --sizes A,B,.. --each N`: sends N
+//!   datagrams of each size in turn, in bursts of 32, as fast as it can.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
@@ -62,6 +67,22 @@ enum Command {
         #[arg(long)]
         count: usize,
     },
+    /// Receive UDP datagrams, check each, print `datagrams=N bad=B`.
+    UdpSink {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        count: usize,
+    },
+    /// Send N checkable datagrams of each size.
+    UdpSource {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long, value_delimiter = ',')]
+        sizes: Vec<usize>,
+        #[arg(long)]
+        each: usize,
+    },
     /// Re-send the first N captured raw ESP packets to ADDR.
     EspReplay {
         #[arg(long)]
@@ -84,7 +105,71 @@ fn main() -> Result<()> {
         } => tcp_source(connect, bytes, seed, connect_timeout_secs),
         Command::UdpReplay { pcap, to, count } => udp_replay(&pcap, to, count),
         Command::EspReplay { pcap, to, count } => esp_replay(&pcap, to, count),
+        Command::UdpSink { listen, count } => udp_sink(listen, count),
+        Command::UdpSource {
+            connect,
+            sizes,
+            each,
+        } => udp_source(connect, &sizes, each),
     }
+}
+
+/// Datagram `index` of `len` bytes (at least 4): the index, then bytes
+/// that depend on both.
+fn udp_datagram(index: u32, len: usize) -> Vec<u8> {
+    let mut d: Vec<u8> = (0..len.max(4))
+        .map(|k| {
+            (k as u32)
+                .wrapping_mul(31)
+                .wrapping_add(index.wrapping_mul(7)) as u8
+        })
+        .collect();
+    d[..4].copy_from_slice(&index.to_be_bytes());
+    d
+}
+
+fn udp_sink(listen: SocketAddr, count: usize) -> Result<()> {
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = sock.set_recv_buffer_size(8 << 20);
+    sock.bind(&listen.into())
+        .with_context(|| format!("binding {listen}"))?;
+    let sock: UdpSocket = sock.into();
+    sock.set_read_timeout(Some(Duration::from_secs(3)))?;
+    eprintln!("listening on {listen}");
+    let (mut got, mut bad) = (0usize, 0usize);
+    let mut buf = vec![0u8; 65_536];
+    while got < count {
+        let Ok(n) = sock.recv(&mut buf) else { break };
+        got += 1;
+        let index = buf
+            .get(..4)
+            .map_or(u32::MAX, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        if n < 4 || buf[..n] != udp_datagram(index, n)[..] {
+            bad += 1;
+        }
+    }
+    println!("datagrams={got} bad={bad}");
+    Ok(())
+}
+
+fn udp_source(connect: SocketAddr, sizes: &[usize], each: usize) -> Result<()> {
+    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).context("binding a UDP socket")?;
+    sock.connect(connect)
+        .with_context(|| format!("connecting to {connect}"))?;
+    let mut index = 0u32;
+    for &len in sizes {
+        for k in 0..each {
+            sock.send(&udp_datagram(index, len))
+                .with_context(|| format!("sending datagram {index}"))?;
+            index += 1;
+            if k % 32 == 31 {
+                // Bursts, not a flood: the sink keeps up.
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    println!("sent={index}");
+    Ok(())
 }
 
 fn summary(bytes: u64, hasher: Sha256) -> String {
