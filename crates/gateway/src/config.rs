@@ -695,11 +695,8 @@ impl Validator<'_> {
             Some(v) => *v.get_ref(),
             None => 5,
         };
-        let busy_poll_us = match file
-            .dataplane
-            .as_ref()
-            .and_then(|d| d.busy_poll_us.as_ref())
-        {
+        let dataplane = file.dataplane.unwrap_or_default();
+        let busy_poll_us = match &dataplane.busy_poll_us {
             Some(v) if *v.get_ref() > 100_000 => {
                 return Err(self.err(
                     v.span(),
@@ -712,7 +709,7 @@ impl Validator<'_> {
             Some(v) => *v.get_ref(),
             None => DEFAULT_BUSY_POLL_US,
         };
-        let threads = match file.dataplane.as_ref().and_then(|d| d.threads.as_ref()) {
+        let threads = match &dataplane.threads {
             Some(v) if !(1..=2).contains(v.get_ref()) => {
                 return Err(self.err(
                     v.span(),

@@ -161,7 +161,6 @@ pub struct Health {
     out: CommandSender<OutCmd>,
     kernel: KernelRoutes,
     tag: ProbeTag,
-    base: u16,
     checks: Vec<Check>,
     tests: Vec<Test>,
     next_test_id: u16,
@@ -202,7 +201,6 @@ impl Health {
             out,
             kernel,
             tag,
-            base: tag.base,
             checks,
             tests: Vec::new(),
             next_test_id: 0,
@@ -273,7 +271,7 @@ impl Health {
             c.outstanding = Some((c.seq, t));
             h.sent.fetch_add(1, Relaxed);
             let (conn, src, dst, seq) = (c.conn, c.source, c.destination, c.seq);
-            self.send(conn, src, dst, self.base.wrapping_add(conn as u16), seq);
+            self.send(conn, src, dst, self.tag.base.wrapping_add(conn as u16), seq);
         }
         if changed {
             self.routes_changed().await;
@@ -283,7 +281,7 @@ impl Health {
 
     async fn on_reply(&mut self, r: EchoReply) {
         let t = now();
-        let offset = r.id.wrapping_sub(self.base);
+        let offset = r.id.wrapping_sub(self.tag.base);
         if offset >= TEST_IDS {
             if let Some(test) = self.tests.iter_mut().find(|x| x.id == r.id) {
                 let sent = usize::from(r.seq)
@@ -412,6 +410,7 @@ impl Health {
         }
         let id = loop {
             let id = self
+                .tag
                 .base
                 .wrapping_add(TEST_IDS + self.next_test_id % TEST_IDS);
             self.next_test_id = self.next_test_id.wrapping_add(1);

@@ -638,6 +638,30 @@ impl Threads {
                 }
             })
     }
+
+    /// A data-path thread's loop until `stop`: `step` while it finds
+    /// packets, wait on `fds` when it does not; after waking from sleep for
+    /// traffic, `nudge` the other thread (then the wake-up socket must be
+    /// the last of `fds`, so that a command does not count as traffic).
+    fn drive(
+        &self,
+        fds: &[RawFd],
+        nudge: Option<&Nudge>,
+        mut step: impl FnMut() -> anyhow::Result<usize>,
+    ) -> anyhow::Result<()> {
+        let mut waiter = poll::Waiter::new(self.busy_poll);
+        while !self.stop.load(Ordering::Relaxed) {
+            if step()? == 0 {
+                waiter.idle(fds, POLL_MS)?;
+                continue;
+            }
+            waiter.worked();
+            if let (true, Some(n)) = (waiter.take_woke_by_traffic(), nudge) {
+                n.send();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Two threads, one per direction, until `stop`: the two cores share the
@@ -651,36 +675,10 @@ pub fn run_split(
     threads: &Threads,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     let outbound = threads.spawn("ipsecgw-out", move |t| {
-        let (busy_poll, stop) = (t.busy_poll, &t.stop);
-        let fds = out.fds();
-        let mut waiter = poll::Waiter::new(busy_poll);
-        while !stop.load(Ordering::Relaxed) {
-            if out.step()? == 0 {
-                waiter.idle(&fds, POLL_MS)?;
-                continue;
-            }
-            waiter.worked();
-            if waiter.take_woke_by_traffic() {
-                out_nudges_in.send();
-            }
-        }
-        Ok(())
+        t.drive(&out.fds(), Some(&out_nudges_in), || out.step())
     })?;
     let inbound = threads.spawn("ipsecgw-in", move |t| {
-        let (busy_poll, stop) = (t.busy_poll, &t.stop);
-        let fds = inb.fds();
-        let mut waiter = poll::Waiter::new(busy_poll);
-        while !stop.load(Ordering::Relaxed) {
-            if inb.step()? == 0 {
-                waiter.idle(&fds, POLL_MS)?;
-                continue;
-            }
-            waiter.worked();
-            if waiter.take_woke_by_traffic() {
-                in_nudges_out.send();
-            }
-        }
-        Ok(())
+        t.drive(&inb.fds(), Some(&in_nudges_out), || inb.step())
     })?;
     Ok(vec![outbound, inbound])
 }
@@ -695,25 +693,9 @@ pub fn run_shared(
     threads: &Threads,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     let handle = threads.spawn("ipsecgw-data", move |t| {
-        let (busy_poll, stop) = (t.busy_poll, &t.stop);
-        // The data descriptors, then the two wake-up sockets.
-        let [tun, out_wake] = out.fds();
-        let mut fds = inb.fds();
-        let in_wake = fds.pop();
-        fds.push(tun);
-        fds.push(out_wake);
-        fds.extend(in_wake);
-        let mut waiter = poll::Waiter::new(busy_poll);
-        while !stop.load(Ordering::Relaxed) {
-            let n = out.step()? + inb.step()?;
-            if n == 0 {
-                waiter.idle(&fds, POLL_MS)?;
-            } else {
-                waiter.worked();
-                waiter.take_woke_by_traffic();
-            }
-        }
-        Ok(())
+        let fds: Vec<RawFd> = out.fds().into_iter().chain(inb.fds()).collect();
+        // No other thread to nudge.
+        t.drive(&fds, None, || Ok(out.step()? + inb.step()?))
     })?;
     Ok(vec![handle])
 }

@@ -33,7 +33,7 @@ struct InConn {
 pub struct Inbound {
     sad: HashMap<u32, InConn>,
     stats: Arc<Stats>,
-    /// First echo identifier of the gateway's own probes.
+    /// What marks the gateway's own probes (see `ProbeTag`).
     probe_tag: super::probe::ProbeTag,
 }
 
@@ -70,7 +70,7 @@ impl Inbound {
         })
     }
 
-    /// Takes echo replies with identifiers from `base` off the path.
+    /// Takes echo replies carrying `tag` off the path.
     pub fn with_probe_tag(mut self, tag: super::probe::ProbeTag) -> Self {
         self.probe_tag = tag;
         self

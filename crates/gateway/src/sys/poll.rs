@@ -44,7 +44,7 @@ pub fn readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<[bool; MAX_FDS]> {
 /// (without sleeping) for a short window after the last packet, and sleeps
 /// in poll(2) only once the window has passed. A thread that sleeps costs a
 /// wake-up (tens of microseconds on a virtual machine) per packet that
-/// finds it asleep; a ping crosses four such threads per round trip.
+/// finds it asleep.
 #[derive(Debug)]
 pub struct Waiter {
     window: Duration,
